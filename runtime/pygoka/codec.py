@@ -1,0 +1,94 @@
+"""Codecs turn values into the bytes stored in Kafka and back, byte-compatible with Go Goka."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Protocol, runtime_checkable
+
+from pygoka.errors import CodecError
+
+
+@runtime_checkable
+class Codec(Protocol):
+    """Codec encodes values to bytes and decodes bytes to values."""
+
+    def encode(self, value: Any) -> bytes:
+        """encode returns the bytes of value or raises CodecError."""
+        ...
+
+    def decode(self, data: bytes) -> Any:
+        """decode returns the value of data or raises CodecError."""
+        ...
+
+
+def codec_name(codec: Codec) -> str:
+    """codec_name is the name a codec is reported with in errors and graph descriptions."""
+    return type(codec).__name__
+
+
+class Bytes:
+    """Bytes passes raw bytes through unchanged (Goka's codec.Bytes)."""
+
+    def encode(self, value: Any) -> bytes:
+        if isinstance(value, (bytes, bytearray, memoryview)):
+            return bytes(value)
+        raise CodecError(f"Bytes codec cannot encode {type(value).__name__}: expected bytes")
+
+    def decode(self, data: bytes) -> bytes:
+        return bytes(data)
+
+
+class String:
+    """String encodes str as UTF-8 (Goka's codec.String)."""
+
+    def encode(self, value: Any) -> bytes:
+        if isinstance(value, str):
+            return value.encode("utf-8")
+        raise CodecError(f"String codec cannot encode {type(value).__name__}: expected str")
+
+    def decode(self, data: bytes) -> str:
+        try:
+            return bytes(data).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CodecError(f"String codec cannot decode {len(data)} bytes: not UTF-8 ({exc.reason})") from exc
+
+
+class Int64:
+    """Int64 encodes integers as ASCII decimal text, as Goka's codec.Int64 does."""
+
+    _MIN = -(2**63)
+    _MAX = 2**63 - 1
+
+    def encode(self, value: Any) -> bytes:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise CodecError(f"Int64 codec cannot encode {type(value).__name__}: expected int")
+        if not self._MIN <= value <= self._MAX:
+            raise CodecError(f"Int64 codec cannot encode {value}: outside the signed 64-bit range")
+        return str(value).encode("ascii")
+
+    def decode(self, data: bytes) -> int:
+        text = bytes(data)
+        # int() would also accept spaces, underscores and '+', which Go's strconv.ParseInt rejects.
+        body = text[1:] if text[:1] == b"-" else text
+        if not body or not body.isdigit():
+            raise CodecError(f"Int64 codec cannot decode {text[:40]!r}: not an ASCII decimal integer")
+        value = int(text)
+        if not self._MIN <= value <= self._MAX:
+            raise CodecError(f"Int64 codec cannot decode {text[:40]!r}: outside the signed 64-bit range")
+        return value
+
+
+class Json:
+    """Json encodes JSON-serialisable values as compact UTF-8 JSON."""
+
+    def encode(self, value: Any) -> bytes:
+        try:
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode("utf-8")
+        except (TypeError, ValueError) as exc:
+            raise CodecError(f"Json codec cannot encode {type(value).__name__}: {exc}") from exc
+
+    def decode(self, data: bytes) -> Any:
+        try:
+            return json.loads(bytes(data))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise CodecError(f"Json codec cannot decode {bytes(data)[:40]!r}: {exc}") from exc

@@ -1,0 +1,70 @@
+"""Client configurations for the consumers and producers pygoka creates."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pygoka.partitioner import LIBRDKAFKA_PARTITIONER
+
+#: Config is a librdkafka configuration dictionary.
+Config = dict[str, Any]
+
+
+def producer_config(brokers: str, overrides: Mapping[str, Any] | None = None) -> Config:
+    """producer_config is an idempotent producer placing keys with Goka's FNV-1a partitioner."""
+    config: Config = {
+        "bootstrap.servers": brokers,
+        "partitioner": LIBRDKAFKA_PARTITIONER,
+        "enable.idempotence": True,
+        "acks": "all",
+        "linger.ms": 5,
+        "queue.buffering.max.messages": 1_000_000,
+    }
+    config.update(overrides or {})
+    return config
+
+
+def group_consumer_config(brokers: str, group: str, overrides: Mapping[str, Any] | None = None) -> Config:
+    """group_consumer_config joins the consumer group of a processor group.
+
+    The range assignor gives every member the same partition numbers of every subscribed topic when
+    their partition counts match, which is what co-partitioning needs (B23).
+    """
+    config: Config = {
+        "bootstrap.servers": brokers,
+        "group.id": group,
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "partition.assignment.strategy": "range",
+        "enable.partition.eof": False,
+    }
+    config.update(overrides or {})
+    return config
+
+
+def reader_config(brokers: str, name: str, overrides: Mapping[str, Any] | None = None) -> Config:
+    """reader_config is a consumer that is assigned table partitions directly and never commits."""
+    config: Config = {
+        "bootstrap.servers": brokers,
+        # librdkafka insists on a group id even for consumers that never join a group.
+        "group.id": f"pygoka-reader-{name}",
+        "enable.auto.commit": False,
+        "enable.auto.offset.store": False,
+        "auto.offset.reset": "earliest",
+        "enable.partition.eof": False,
+        "fetch.wait.max.ms": 100,
+    }
+    config.update(overrides or {})
+    return config
+
+
+def admin_config(brokers: str, overrides: Mapping[str, Any] | None = None) -> Config:
+    """admin_config is the configuration of the topic manager's admin client."""
+    config: Config = {"bootstrap.servers": brokers}
+    # Admin clients reject consumer- and producer-only properties; keep the connection settings.
+    for key, value in (overrides or {}).items():
+        if key.startswith(("security.", "sasl.", "ssl.", "client.", "socket.")):
+            config[key] = value
+    return config

@@ -1,0 +1,74 @@
+"""Options of processors and views, with the defaults Goka users expect."""
+
+from __future__ import annotations
+
+import enum
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pygoka.kafka.transport import KAFKA, Transport
+from pygoka.storage.base import StorageBuilder
+
+
+class NilHandling(enum.Enum):
+    """NilHandling says what a processor does with a message whose value is null (a tombstone)."""
+
+    #: IGNORE commits the message without calling the callback (Goka's default, B31).
+    IGNORE = "ignore"
+    #: PROCESS calls the callback with None, without decoding.
+    PROCESS = "process"
+    #: DECODE passes the empty value to the codec and calls the callback with the result.
+    DECODE = "decode"
+
+
+def default_state_dir(name: str) -> Path:
+    """default_state_dir is $PYGOKA_STATE_DIR, or a directory named after name in the temp dir."""
+    configured = os.environ.get("PYGOKA_STATE_DIR")
+    if configured:
+        return Path(configured)
+    return Path(tempfile.gettempdir()) / "pygoka" / name
+
+
+@dataclass
+class ProcessorOptions:
+    """ProcessorOptions configure a Processor; each is also a keyword argument of Processor."""
+
+    #: state_dir holds one RocksDB per table partition (default $PYGOKA_STATE_DIR or /tmp/pygoka/<group>).
+    state_dir: str | os.PathLike[str] | None = None
+    #: storage_builder replaces RocksDB storage (e.g. MemoryStorageBuilder()).
+    storage_builder: StorageBuilder | None = None
+    #: hot_standby keeps every partition of the group table up to date, not only the active ones (B16).
+    hot_standby: bool = False
+    #: recover_ahead recovers every partition of the group table before joining the consumer group.
+    recover_ahead: bool = False
+    #: nil_handling decides what happens to messages with a null value (B31).
+    nil_handling: NilHandling | str = NilHandling.IGNORE
+    #: producer_config is passed through to librdkafka's producer (overrides pygoka's settings).
+    producer_config: dict[str, Any] = field(default_factory=dict)
+    #: consumer_config is passed through to librdkafka's consumers (overrides pygoka's settings).
+    consumer_config: dict[str, Any] = field(default_factory=dict)
+    #: group_instance_id enables static membership (e.g. a StatefulSet pod name).
+    group_instance_id: str | None = None
+    #: commit_interval is the time in seconds between checkpoints (flush, store, commit).
+    commit_interval: float = 1.0
+    #: max_uncommitted bounds the updates held in memory between checkpoints.
+    max_uncommitted: int = 50_000
+    #: partitions is the count topics are created with (default: that of the existing topics).
+    partitions: int | None = None
+    #: default_partitions is used when partitions is unset and none of the group's topics exists.
+    default_partitions: int = 10
+    #: replication_factor of created topics (-1: the broker's default).
+    replication_factor: int = -1
+    #: table_config are extra topic settings of a created group table.
+    table_config: dict[str, str] = field(default_factory=dict)
+    #: batch_size is the most messages taken from the consumer at once.
+    batch_size: int = 2000
+    #: transport builds the Kafka clients; the tester replaces it.
+    transport: Transport = KAFKA
+
+    def nil(self) -> NilHandling:
+        """nil is nil_handling as a NilHandling."""
+        return NilHandling(self.nil_handling)

@@ -1,0 +1,78 @@
+"""A partition run: what a processor holds for one active partition number."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from pygoka.table import PartitionState, PartitionTable
+
+
+class PartitionRun:
+    """PartitionRun tracks one active partition: its tables, recovery and the offsets to commit.
+
+    The offset committed for an input topic is the lowest offset whose commit was deferred and not yet
+    done, or else the next offset after the last processed message (B7, B8).
+    """
+
+    def __init__(self, partition: int, table: PartitionTable | None, joins: dict[str, PartitionTable]) -> None:
+        self.partition = partition
+        self.table = table
+        self.joins = joins
+        self.recovering: set[str] = {t.topic for t in self.tables()}
+        self.next_offsets: dict[str, int] = {}
+        self.committed: dict[str, int] = {}
+        self.processed = 0
+        self.started = time.monotonic()
+        self._deferred: dict[str, dict[int, int]] = {}
+        self._lock = threading.Lock()
+
+    def tables(self) -> list[PartitionTable]:
+        """tables are the group table and joined table partitions of this partition number."""
+        return ([self.table] if self.table is not None else []) + list(self.joins.values())
+
+    @property
+    def state(self) -> PartitionState:
+        """state is RECOVERING until every table caught up, then RUNNING."""
+        return PartitionState.RECOVERING if self.recovering else PartitionState.RUNNING
+
+    def caught_up(self, topic: str) -> bool:
+        """caught_up records that table topic caught up; it tells whether the partition is now ready."""
+        self.recovering.discard(topic)
+        return not self.recovering
+
+    def processed_offset(self, topic: str, offset: int) -> None:
+        """processed_offset records that the message at offset of topic was fully processed."""
+        self.next_offsets[topic] = offset + 1
+        self.processed += 1
+
+    def defer(self, topic: str, offset: int) -> None:
+        """defer holds the commit of offset of topic back until release."""
+        with self._lock:
+            pending = self._deferred.setdefault(topic, {})
+            pending[offset] = pending.get(offset, 0) + 1
+
+    def release(self, topic: str, offset: int) -> None:
+        """release lets the commit of a deferred offset go ahead."""
+        with self._lock:
+            pending = self._deferred.get(topic, {})
+            count = pending.get(offset, 0)
+            if count <= 1:
+                pending.pop(offset, None)
+            else:
+                pending[offset] = count - 1
+
+    def commit_offsets(self) -> dict[str, int]:
+        """commit_offsets are the offsets per topic that may be committed and were not yet."""
+        result: dict[str, int] = {}
+        with self._lock:
+            for topic, next_offset in self.next_offsets.items():
+                pending = self._deferred.get(topic)
+                offset = min(min(pending), next_offset) if pending else next_offset
+                if self.committed.get(topic, -1) < offset:
+                    result[topic] = offset
+        return result
+
+    def committed_offsets(self, offsets: dict[str, int]) -> None:
+        """committed_offsets records that offsets were committed to Kafka."""
+        self.committed.update(offsets)

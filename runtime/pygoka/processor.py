@@ -1,0 +1,159 @@
+"""The processor: one instance of a processor group, consuming its share of the group's partitions."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from concurrent.futures import Future
+from typing import Any
+
+from pygoka.errors import NotRunningError, PygokaError
+from pygoka.graph import GroupGraph
+from pygoka.kafka.config import admin_config
+from pygoka.options import ProcessorOptions, default_state_dir
+from pygoka.partition import PartitionRun
+from pygoka.partitioner import partition_for
+from pygoka.runner import GroupRunner, VisitJob
+from pygoka.storage.base import StorageBuilder
+from pygoka.storage.rocksdb import RocksDBStorageBuilder
+from pygoka.table import PartitionTable
+from pygoka.topic_manager import KafkaTopicManager, check_copartitioned
+
+log = logging.getLogger("pygoka.processor")
+
+
+class Processor:
+    """Processor runs a group graph against Kafka; options are the fields of ProcessorOptions.
+
+    run() blocks until stop() (or SIGTERM/SIGINT when run on the main thread) and raises
+    ProcessingError when processing fails. It may be called again after it returned.
+    """
+
+    def __init__(self, brokers: str, graph: GroupGraph, **options: Any) -> None:
+        self.brokers = brokers
+        self.graph = graph
+        self.options = ProcessorOptions(**options)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._runner: GroupRunner | None = None
+        self._storage: StorageBuilder | None = None
+
+    def run(self) -> None:
+        """run processes until stopped; it raises ProcessingError or TopicError on failure."""
+        with self._lock:
+            if self._runner is not None:
+                raise PygokaError(f"processor of group '{self.graph.group}' is already running")
+            self._stop.clear()
+            partitions = self._setup_topics()
+            runner = GroupRunner(self.brokers, self.graph, self.options, self._storage_builder(), partitions,
+                                 self._stop)
+            self._runner = runner
+        restore = self._install_signal_handlers()
+        try:
+            runner.execute()
+        finally:
+            restore()
+            with self._lock:
+                self._runner = None
+
+    def stop(self) -> None:
+        """stop makes run() commit what was processed and return."""
+        self._stop.set()
+
+    def recovered(self) -> bool:
+        """recovered is true once every assigned partition (and every lookup table) caught up."""
+        runner = self._runner
+        return (
+            runner is not None
+            and runner.assigned_once
+            and all(not run.recovering for run in list(runner.runs.values()))
+            and all(view.recovered() for view in runner.lookup_views.values())
+        )
+
+    def get(self, key: str) -> Any:
+        """get is the group table value of key, from an active or standby partition of this instance."""
+        runner = self._require_runner()
+        if runner.table_codec is None:
+            raise PygokaError(f"group '{self.graph.group}' has no group table (no Persist edge)")
+        number = partition_for(key.encode("utf-8"), runner.partition_count)
+        table = runner.tables.get(number)
+        if table is None:
+            raise PygokaError(f"partition {number} of '{runner.table_topic}' (key {key!r}) is not held here")
+        raw = table.get(key.encode("utf-8"))
+        return None if raw is None else runner.table_codec.decode(raw)
+
+    def visit_all(self, name: str, meta: Any = None, timeout: float | None = None) -> int:
+        """visit_all calls visitor name for every key of the active partitions; returns the keys visited."""
+        runner = self._require_runner()
+        self.graph.visitor(name)
+        job = VisitJob(name, meta, Future())
+        runner.visits.put(job)
+        return job.future.result(timeout)
+
+    def active_partitions(self) -> list[int]:
+        """active_partitions are the partition numbers this instance processes now."""
+        runner = self._runner
+        return sorted(runner.runs) if runner is not None else []
+
+    def partition_runs(self) -> list[PartitionRun]:
+        """partition_runs are the active partitions with their offsets and states, for monitoring."""
+        runner = self._runner
+        return [runner.runs[n] for n in sorted(runner.runs)] if runner is not None else []
+
+    def table_partitions(self) -> list[PartitionTable]:
+        """table_partitions are the open group table partitions (active and standby)."""
+        runner = self._runner
+        return [runner.tables[n] for n in sorted(runner.tables)] if runner is not None else []
+
+    def _require_runner(self) -> GroupRunner:
+        runner = self._runner
+        if runner is None:
+            raise NotRunningError(f"processor of group '{self.graph.group}' is not running")
+        return runner
+
+    def _storage_builder(self) -> StorageBuilder:
+        if self._storage is None:
+            builder = self.options.storage_builder
+            if builder is None:
+                state_dir = self.options.state_dir or default_state_dir(self.graph.group)
+                builder = RocksDBStorageBuilder(state_dir)
+            self._storage = builder
+        return self._storage
+
+    def _setup_topics(self) -> int:
+        options = self.options
+        config = admin_config(self.brokers, options.consumer_config)
+        manager = options.transport.topic_manager(config)
+        if isinstance(manager, KafkaTopicManager):
+            manager.replication_factor = options.replication_factor
+            manager.table_config.update(options.table_config)
+        try:
+            return check_copartitioned(
+                manager,
+                streams=self.graph.consumed_topics(),
+                joins=[join.table for join in self.graph.joins],
+                table=self.graph.table_topic() if self.graph.persist else None,
+                partitions=options.partitions,
+                default_partitions=options.default_partitions,
+            )
+        finally:
+            manager.close()
+
+    def _install_signal_handlers(self) -> Any:
+        if threading.current_thread() is not threading.main_thread():
+            return lambda: None
+        previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+        def handle(signum: int, frame: Any) -> None:
+            log.info("group %s: signal %d received, stopping", self.graph.group, signum)
+            self.stop()
+
+        for sig in previous:
+            signal.signal(sig, handle)
+
+        def restore() -> None:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+        return restore

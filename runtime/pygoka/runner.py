@@ -1,0 +1,524 @@
+"""The group runner: one run of a processor, from joining the group to leaving it.
+
+Everything here happens on the thread that called Processor.run(), except the table reader's
+recovery work and deferred commits completed by user threads, which reach it through queues.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from pygoka.codec import Codec, codec_name
+from pygoka.context import Context, ContextHost, Done, Failure
+from pygoka.errors import CodecError, ProcessingError, PygokaError
+from pygoka.graph import GroupGraph
+from pygoka.kafka.config import group_consumer_config, producer_config, reader_config
+from pygoka.options import NilHandling, ProcessorOptions
+from pygoka.partition import PartitionRun
+from pygoka.storage.base import StorageBuilder
+from pygoka.table import PartitionState, PartitionTable
+from pygoka.table_reader import TableReader
+from pygoka.view import View
+
+log = logging.getLogger("pygoka.processor")
+
+# Commit errors after which the group rebalances; the next owner resumes from the last commit.
+_REBALANCE_ERRORS = {
+    KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID, KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError._NO_OFFSET, KafkaError._STATE,
+}
+# Commit errors of an unreachable coordinator: retried at the next checkpoint.
+_TRANSIENT_ERRORS = {
+    KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._WAIT_COORD, KafkaError._ALL_BROKERS_DOWN,
+    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR, KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.NETWORK_EXCEPTION,
+}
+_VISIT_CHUNK = 5000
+
+
+@dataclass
+class _VisitMessage:
+    """_VisitMessage stands in for the message of a visitor's context."""
+
+    partition_number: int
+
+    def topic(self) -> str:
+        return ""
+
+    def partition(self) -> int:
+        return self.partition_number
+
+    def offset(self) -> int:
+        return -1
+
+    def timestamp(self) -> tuple[int, int]:
+        return (0, int(time.time() * 1000))
+
+    def headers(self) -> None:
+        return None
+
+
+@dataclass
+class VisitJob:
+    """VisitJob is a pending Processor.visit_all: a visitor run over the active partitions' keys."""
+
+    name: str
+    meta: Any
+    future: Future[int]
+    partitions: list[int] | None = None
+    keys: Iterator[tuple[int, bytes]] | None = None
+    visited: int = 0
+
+
+class GroupRunner(ContextHost):
+    """GroupRunner consumes the group's topics, runs callbacks and checkpoints their effects."""
+
+    def __init__(self, brokers: str, graph: GroupGraph, options: ProcessorOptions,
+                 storage: StorageBuilder, partitions: int, stop: threading.Event) -> None:
+        self.brokers = brokers
+        self.graph = graph
+        self.options = options
+        self.storage = storage
+        self.partition_count = partitions
+        self.stop_event = stop
+        self.group = graph.group
+        self.table_topic = graph.table_topic()
+        self.loop_topic = graph.loop_topic() if graph.loop else None
+        self.table_codec = graph.persist.codec if graph.persist else None
+        self.output_codecs = graph.output_codecs()
+        if graph.loop is not None:
+            self.output_codecs[graph.loop_topic()] = graph.loop.codec
+        self.join_codecs = {join.table: join.codec for join in graph.joins}
+        self.lookup_views: dict[str, View] = {}
+        self.callbacks = graph.callbacks()
+        self.consumed = graph.consumed_topics()
+        self.nil = options.nil()
+        self.runs: dict[int, PartitionRun] = {}
+        self.tables: dict[int, PartitionTable] = {}
+        self.join_tables: dict[tuple[str, int], PartitionTable] = {}
+        self.assigned_once = False
+        self.visits: queue.Queue[VisitJob] = queue.Queue()
+        self._visit: VisitJob | None = None
+        self._events: queue.Queue[tuple[PartitionRun, PartitionTable]] = queue.Queue()
+        self._async_failure: BaseException | None = None
+        self._delivery_error: ProcessingError | None = None
+        self._failed = False
+        self._uncommitted = 0
+        self._last_checkpoint = time.monotonic()
+        self.commit_seconds = 0.0
+        self.consumer: Any = None
+        self.producer: Any = None
+        self.reader = TableReader(
+            graph.group, options.transport.consumer,
+            reader_config(brokers, graph.group, options.consumer_config), on_error=self._fail_async,
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def execute(self) -> None:
+        """execute runs until the stop event is set, raising ProcessingError on failure."""
+        try:
+            self._start()
+            while not self.stop_event.is_set():
+                self._handle_events()
+                messages = self.consumer.consume(num_messages=self.options.batch_size, timeout=0.1)
+                if messages:
+                    self._process_batch(messages)
+                self.producer.poll(0)
+                self._raise_async_failure()
+                if self._visit is not None or not self.visits.empty():
+                    self._visit_step()
+                if self._uncommitted and (
+                    self._uncommitted >= self.options.max_uncommitted
+                    or time.monotonic() - self._last_checkpoint >= self.options.commit_interval
+                ):
+                    self.checkpoint()
+            self.checkpoint()
+        except BaseException:
+            self._failed = True
+            raise
+        finally:
+            self._shutdown()
+
+    def _start(self) -> None:
+        options = self.options
+        config = producer_config(self.brokers, options.producer_config)
+        config["on_delivery"] = self._on_delivery
+        config.setdefault("error_cb", self._on_client_error)
+        self.producer = options.transport.producer(config)
+        self.reader.start()
+        for lookup in self.graph.lookups:
+            view = View(self.brokers, lookup.table, lookup.codec, storage_builder=self.storage,
+                        consumer_config=options.consumer_config, transport=options.transport)
+            view.start()
+            self.lookup_views[lookup.table] = view
+        if self.table_codec is not None and (options.hot_standby or options.recover_ahead):
+            for number in range(self.partition_count):
+                table = self._group_table(number)
+                table.state = PartitionState.RECOVERING
+                self.reader.add(table, follow=options.hot_standby, on_caught_up=self._standby_caught_up)
+        self._wait(lambda: all(view.recovered() for view in self.lookup_views.values()))
+        if options.recover_ahead:
+            self._wait(lambda: all(t.state is not PartitionState.RECOVERING for t in self.tables.values()))
+        consumer_conf = group_consumer_config(self.brokers, self.group, options.consumer_config)
+        if options.group_instance_id:
+            consumer_conf["group.instance.id"] = options.group_instance_id
+        consumer_conf.setdefault("error_cb", self._on_client_error)
+        self.consumer = options.transport.consumer(consumer_conf)
+        self.consumer.subscribe(self.consumed, on_assign=self._on_assign, on_revoke=self._on_revoke,
+                                on_lost=self._on_lost)
+
+    def _wait(self, condition: Callable[[], bool]) -> None:
+        while not condition():
+            self._raise_async_failure()
+            for view in self.lookup_views.values():
+                if view.error is not None:
+                    raise ProcessingError(f"lookup table '{view.table}' failed: {view.error}", group=self.group)
+            if self.stop_event.wait(0.05):
+                return
+
+    def _shutdown(self) -> None:
+        if self.consumer is not None:
+            try:
+                self.consumer.close()
+            except (KafkaException, RuntimeError) as exc:
+                log.warning("group %s: closing the consumer failed: %s", self.group, exc)
+        self.reader.stop()
+        for view in self.lookup_views.values():
+            view.stop()
+        if self.producer is not None:
+            self.producer.flush(10)
+        for table in list(self.tables.values()) + list(self.join_tables.values()):
+            table.close()
+        self.tables.clear()
+        self.join_tables.clear()
+        if self._visit is not None:
+            self._visit.future.set_exception(PygokaError("processor stopped during visit"))
+
+    # -- processing ------------------------------------------------------------------------------
+
+    def _process_batch(self, messages: list[Any]) -> None:
+        runs = self.runs
+        skip: set[tuple[str, int]] = set()
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                self._consumer_error(error)
+                continue
+            topic = message.topic()
+            number = message.partition()
+            run = runs.get(number)
+            if run is None or run.recovering:
+                # Fetched before the partition was paused for recovery: read it again later.
+                if (topic, number) not in skip:
+                    skip.add((topic, number))
+                    self.consumer.seek(TopicPartition(topic, number, message.offset()))
+                continue
+            if (topic, number) in skip:
+                continue
+            try:
+                self._process(message, topic, run)
+            except Exception as exc:  # noqa: BLE001 - any callback error stops the processor (B12)
+                self._fail_at(message, exc)
+            self._uncommitted += 1
+
+    def _process(self, message: Any, topic: str, run: PartitionRun) -> None:
+        codec, callback = self.callbacks[topic]
+        value = message.value()
+        offset = message.offset()
+        if value is None:
+            if self.nil is NilHandling.IGNORE:
+                run.processed_offset(topic, offset)
+                return
+            decoded = None if self.nil is NilHandling.PROCESS else _decode(codec, b"")
+        else:
+            decoded = _decode(codec, value)
+        key_bytes = message.key() or b""
+        try:
+            key = key_bytes.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CodecError(f"message key {key_bytes[:40]!r} is not UTF-8") from exc
+        context = Context(self, run, message, key, key_bytes)
+        callback(context, decoded)
+        context.finish()
+        run.processed_offset(topic, offset)
+
+    def _fail_at(self, message: Any, exc: BaseException) -> None:
+        """_fail_at commits what was processed before message, then stops with an error naming it."""
+        cause = exc.error if isinstance(exc, Failure) else exc
+        error = ProcessingError(_describe(cause), group=self.group, topic=message.topic(),
+                                partition=message.partition(), offset=message.offset())
+        try:
+            self.checkpoint()
+        except ProcessingError as checkpoint_error:
+            log.error("group %s: checkpoint before stopping failed: %s", self.group, checkpoint_error)
+        self._failed = True
+        raise error from (cause if isinstance(cause, BaseException) else exc)
+
+    def produce(self, topic: str, key: bytes, value: bytes | None, partition: int | None,
+                headers: list[tuple[str, bytes]] | None) -> None:
+        while True:
+            try:
+                self.producer.produce(topic, value=value, key=key,
+                                      partition=-1 if partition is None else partition, headers=headers)
+                return
+            except BufferError:
+                self.producer.poll(0.1)
+
+    def lookup(self, table: str, key: str) -> Any:
+        view = self.lookup_views.get(table)
+        if view is None:
+            raise PygokaError(f"table '{table}' is not declared as Lookup of group '{self.group}'")
+        return view.get(key)
+
+    def defer(self, run: PartitionRun, topic: str, offset: int) -> Done:
+        run.defer(topic, offset)
+        released = threading.Event()
+
+        def done(error: BaseException | str | None = None) -> None:
+            if released.is_set():
+                return
+            released.set()
+            if error is not None:
+                self._fail_async(ProcessingError(f"deferred commit failed: {_describe(error)}", group=self.group,
+                                                 topic=topic, partition=run.partition, offset=offset))
+                return
+            run.release(topic, offset)
+
+        return done
+
+    # -- checkpoints -----------------------------------------------------------------------------
+
+    def checkpoint(self) -> None:
+        """checkpoint waits for every produced record, stores the tables and commits input offsets."""
+        started = time.monotonic()
+        while self.producer.flush(1.0) > 0:
+            if self._delivery_error is not None:
+                break
+        if self._delivery_error is not None:
+            raise self._delivery_error
+        for run in self.runs.values():
+            if run.table is not None:
+                run.table.flush()
+        offsets: list[TopicPartition] = []
+        pending: list[tuple[PartitionRun, dict[str, int]]] = []
+        for run in self.runs.values():
+            commit = run.commit_offsets()
+            if commit:
+                pending.append((run, commit))
+                offsets.extend(TopicPartition(topic, run.partition, offset) for topic, offset in commit.items())
+        if offsets and self._commit(offsets):
+            for run, commit in pending:
+                run.committed_offsets(commit)
+        self._uncommitted = 0
+        self._last_checkpoint = time.monotonic()
+        self.commit_seconds = self._last_checkpoint - started
+
+    def _commit(self, offsets: list[TopicPartition]) -> bool:
+        try:
+            results = self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if not error.fatal() and error.code() in _REBALANCE_ERRORS | _TRANSIENT_ERRORS:
+                log.warning("group %s: commit deferred to the next checkpoint: %s", self.group, error.str())
+                return False
+            raise ProcessingError(f"cannot commit offsets: {error.str()}", group=self.group) from exc
+        for result in results or []:
+            if result.error is not None:
+                log.warning("group %s: commit of %s/%d failed: %s", self.group, result.topic,
+                            result.partition, result.error)
+                return False
+        return True
+
+    def _on_delivery(self, error: KafkaError | None, message: Any) -> None:
+        if error is not None:
+            if self._delivery_error is None:
+                self._delivery_error = ProcessingError(
+                    f"producing a record failed: {error.str()}", group=self.group,
+                    topic=message.topic(), partition=message.partition(),
+                )
+            return
+        if message.topic() == self.table_topic:
+            table = self.tables.get(message.partition())
+            if table is not None:
+                table.acknowledged(message.offset())
+
+    def _on_client_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            self._fail_async(ProcessingError(f"fatal Kafka client error: {error.str()}", group=self.group))
+        else:
+            log.info("group %s: %s", self.group, error.str())
+
+    def _consumer_error(self, error: KafkaError) -> None:
+        if error.fatal():
+            raise ProcessingError(f"fatal consumer error: {error.str()}", group=self.group)
+        log.warning("group %s: consumer error: %s", self.group, error.str())
+
+    def _fail_async(self, error: BaseException) -> None:
+        if self._async_failure is None:
+            self._async_failure = error
+
+    def _raise_async_failure(self) -> None:
+        if self._async_failure is not None:
+            error = self._async_failure
+            if isinstance(error, ProcessingError):
+                raise error
+            raise ProcessingError(_describe(error), group=self.group) from error
+
+    # -- rebalancing -----------------------------------------------------------------------------
+
+    def _group_table(self, number: int) -> PartitionTable:
+        table = self.tables.get(number)
+        if table is None:
+            table = PartitionTable(self.table_topic, number, self.storage(self.table_topic, number))
+            self.tables[number] = table
+        return table
+
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        numbers = sorted({tp.partition for tp in partitions})
+        log.info("group %s: assigned partitions %s", self.group, numbers)
+        consumer.assign(partitions)
+        paused: list[TopicPartition] = []
+        for number in numbers:
+            table = self._group_table(number) if self.table_codec is not None else None
+            joins: dict[str, PartitionTable] = {}
+            for join in self.graph.joins:
+                key = (join.table, number)
+                if key not in self.join_tables:
+                    self.join_tables[key] = PartitionTable(join.table, number, self.storage(*key))
+                joins[join.table] = self.join_tables[key]
+            run = PartitionRun(number, table, joins)
+            self.runs[number] = run
+            if run.recovering:
+                paused.extend(tp for tp in partitions if tp.partition == number)
+                for partition_table in run.tables():
+                    partition_table.state = PartitionState.RECOVERING
+                    self.reader.add(partition_table, follow=partition_table is not table,
+                                    on_caught_up=self._caught_up_callback(run))
+        if paused:
+            consumer.pause(paused)
+        self._release_unassigned(set(numbers))
+        self.assigned_once = True
+
+    def _caught_up_callback(self, run: PartitionRun) -> Callable[[PartitionTable], None]:
+        return lambda table: self._events.put((run, table))
+
+    def _standby_caught_up(self, table: PartitionTable) -> None:
+        if table.state is PartitionState.RECOVERING:
+            table.state = PartitionState.STANDBY
+
+    def _handle_events(self) -> None:
+        while True:
+            try:
+                run, table = self._events.get_nowait()
+            except queue.Empty:
+                return
+            if self.runs.get(run.partition) is not run:
+                continue
+            if table is run.table:
+                table.state = PartitionState.RUNNING
+            if run.caught_up(table.topic):
+                log.info("group %s: partition %d recovered", self.group, run.partition)
+                self.consumer.resume([TopicPartition(topic, run.partition) for topic in self.consumed])
+
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        log.info("group %s: revoked partitions %s", self.group, sorted({tp.partition for tp in partitions}))
+        if not self._failed:
+            self.checkpoint()
+        self._deactivate()
+
+    def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        log.warning("group %s: lost partitions %s", self.group, sorted({tp.partition for tp in partitions}))
+        for run in self.runs.values():
+            if run.table is not None:
+                run.table.discard()
+        self._deactivate()
+
+    def _deactivate(self) -> None:
+        for run in self.runs.values():
+            for table in run.tables():
+                self.reader.remove(table.topic, table.partition)
+        self.runs.clear()
+        if self._visit is not None:
+            self._visit.future.set_exception(PygokaError(f"visit '{self._visit.name}' interrupted by a rebalance"))
+            self._visit = None
+
+    def _release_unassigned(self, active: set[int]) -> None:
+        """Close (or, with hot standby, follow) the tables of partitions this instance no longer owns."""
+        for (topic, number), table in list(self.join_tables.items()):
+            if number not in active:
+                self.reader.remove(topic, number)
+                table.close()
+                del self.join_tables[(topic, number)]
+        for number, table in list(self.tables.items()):
+            if number in active:
+                continue
+            if self.options.hot_standby:
+                table.state = PartitionState.RECOVERING
+                self.reader.add(table, follow=True, on_caught_up=self._standby_caught_up)
+            else:
+                table.close()
+                del self.tables[number]
+
+    # -- visits ----------------------------------------------------------------------------------
+
+    def _visit_step(self) -> None:
+        if self._visit is None:
+            self._visit = self.visits.get_nowait()
+            self.checkpoint()
+            self._visit.partitions = sorted(self.runs)
+            self._visit.keys = self._visit_keys(self._visit.partitions)
+        job = self._visit
+        visitor = self.graph.visitor(job.name)
+        assert job.keys is not None
+        for _ in range(_VISIT_CHUNK):
+            item = next(job.keys, None)
+            if item is None:
+                self._visit = None
+                job.future.set_result(job.visited)
+                return
+            number, key_bytes = item
+            run = self.runs[number]
+            context = Context(self, run, _VisitMessage(number), key_bytes.decode("utf-8", "replace"), key_bytes)
+            try:
+                visitor.callback(context, job.meta)
+                context.finish()
+            except Exception as exc:
+                error = ProcessingError(f"visitor '{job.name}' failed on key {key_bytes[:40]!r}: {_describe(exc)}",
+                                        group=self.group, partition=number)
+                self._visit = None
+                job.future.set_exception(error)
+                raise error from exc
+            job.visited += 1
+            self._uncommitted += 1
+
+    def _visit_keys(self, numbers: list[int]) -> Iterator[tuple[int, bytes]]:
+        for number in numbers:
+            table = self.runs[number].table
+            assert table is not None
+            for key, _ in table.iterate():
+                yield number, key
+
+
+def _decode(codec: Codec, data: bytes) -> Any:
+    try:
+        return codec.decode(data)
+    except CodecError:
+        raise
+    except Exception as exc:
+        raise CodecError(f"codec {codec_name(codec)} cannot decode {bytes(data)[:40]!r}: {exc}") from exc
+
+
+def _describe(error: BaseException | str) -> str:
+    if isinstance(error, str):
+        return error
+    return f"{type(error).__name__}: {error}"

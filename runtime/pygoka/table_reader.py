@@ -1,0 +1,226 @@
+"""The table reader keeps partition tables in step with their table topics in a background thread.
+
+It serves recovery (catch up to the end, then stop), joins and hot standby (follow the topic), and
+views (follow every partition). A partition is caught up once the reader's position reaches the
+topic's high watermark as it was when the partition was added.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
+
+from pygoka.errors import ProcessingError
+from pygoka.kafka.config import Config
+from pygoka.kafka.transport import ConsumerBuilder
+from pygoka.table import PartitionTable
+
+log = logging.getLogger("pygoka.table_reader")
+
+#: CaughtUp is called (in the reader's thread) once a partition reached its target offset.
+CaughtUp = Callable[[PartitionTable], None]
+
+
+@dataclass
+class _Entry:
+    table: PartitionTable
+    follow: bool
+    on_caught_up: CaughtUp | None
+    target: int | None = None
+    caught_up: bool = False
+    assigned: bool = False
+    records: int = 0
+
+
+@dataclass
+class _Command:
+    kind: str
+    key: tuple[str, int]
+    entry: _Entry | None = None
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+class TableReader:
+    """TableReader reads table topics into partition tables with one assign-mode consumer."""
+
+    def __init__(self, name: str, consumer_builder: ConsumerBuilder, config: Config, *,
+                 batch_size: int = 10_000, on_error: Callable[[BaseException], None] | None = None) -> None:
+        self.name = name
+        self._builder = consumer_builder
+        self._config = config
+        self._batch_size = batch_size
+        self._on_error = on_error
+        self._entries: dict[tuple[str, int], _Entry] = {}
+        self._commands: queue.Queue[_Command] = queue.Queue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._consumer: Any = None
+        self.error: BaseException | None = None
+
+    def start(self) -> None:
+        """start creates the consumer and the reader thread."""
+        self._stop.clear()
+        self.error = None
+        self._consumer = self._builder(self._config)
+        self._thread = threading.Thread(target=self._run, name=f"pygoka-reader-{self.name}", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """stop ends the thread and closes the consumer; tables stay open."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def add(self, table: PartitionTable, *, follow: bool, on_caught_up: CaughtUp | None = None) -> None:
+        """add starts reading table's partition at its stored offset + 1; follow keeps reading after."""
+        self._send(_Command("add", (table.topic, table.partition), _Entry(table, follow, on_caught_up)))
+
+    def remove(self, topic: str, partition: int) -> None:
+        """remove stops reading the partition; when it returns the reader no longer writes to it."""
+        self._send(_Command("remove", (topic, partition)))
+
+    def is_caught_up(self, topic: str, partition: int) -> bool:
+        """is_caught_up tells whether the partition reached the high watermark it had when added."""
+        entry = self._entries.get((topic, partition))
+        return entry is not None and entry.caught_up
+
+    def tables(self) -> list[PartitionTable]:
+        """tables are the partition tables being read."""
+        return [entry.table for entry in list(self._entries.values())]
+
+    def _send(self, command: _Command) -> None:
+        if self._thread is None or not self._thread.is_alive():
+            # Not running: apply at once so callers see the same state either way.
+            self._apply(command)
+            return
+        self._commands.put(command)
+        while not command.done.wait(0.5):
+            if self._thread is None or not self._thread.is_alive():
+                self._apply(command)
+                return
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                self._drain_commands()
+                self._catch_up_targets()
+                if not any(entry.assigned for entry in self._entries.values()):
+                    self._wait_for_command(0.1)
+                    continue
+                messages = self._consumer.consume(num_messages=self._batch_size, timeout=0.1)
+                if messages:
+                    self._store(messages)
+                self._check_caught_up()
+        except BaseException as exc:
+            self.error = exc
+            log.exception("table reader %s failed", self.name)
+            if self._on_error is not None:
+                self._on_error(exc)
+        finally:
+            self._drain_commands()
+            self._consumer.close()
+
+    def _wait_for_command(self, timeout: float) -> None:
+        try:
+            command = self._commands.get(timeout=timeout)
+        except queue.Empty:
+            return
+        self._apply(command)
+
+    def _drain_commands(self) -> None:
+        while True:
+            try:
+                command = self._commands.get_nowait()
+            except queue.Empty:
+                return
+            self._apply(command)
+
+    def _apply(self, command: _Command) -> None:
+        try:
+            if command.kind == "add":
+                assert command.entry is not None
+                self._remove(command.key)
+                self._entries[command.key] = command.entry
+            else:
+                self._remove(command.key)
+        finally:
+            command.done.set()
+
+    def _remove(self, key: tuple[str, int]) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is not None and entry.assigned and self._consumer is not None:
+            self._consumer.incremental_unassign([TopicPartition(key[0], key[1])])
+
+    def _catch_up_targets(self) -> None:
+        """Fetch each new partition's high watermark and start reading it from the stored offset."""
+        for key, entry in list(self._entries.items()):
+            if entry.target is not None:
+                continue
+            try:
+                low, high = self._consumer.get_watermark_offsets(TopicPartition(*key), timeout=5.0)
+            except KafkaException as exc:
+                if _fatal(exc.args[0]):
+                    raise
+                log.warning("table reader %s: no watermarks for %s/%d yet: %s", self.name, *key, exc)
+                continue
+            entry.target = high
+            entry.table.high_watermark = high
+            start = max(entry.table.next_offset(), low)
+            if start >= high:
+                self._mark_caught_up(key, entry)
+                if not entry.follow:
+                    continue
+            self._consumer.incremental_assign([TopicPartition(key[0], key[1], start)])
+            entry.assigned = True
+
+    def _store(self, messages: list[Any]) -> None:
+        batches: dict[tuple[str, int], tuple[list[tuple[bytes, bytes | None]], list[int]]] = {}
+        for message in messages:
+            error = message.error()
+            if error is not None:
+                if _fatal(error):
+                    raise ProcessingError(f"table reader failed: {error.str()}",
+                                          topic=message.topic(), partition=message.partition())
+                log.warning("table reader %s: %s", self.name, error.str())
+                continue
+            key = message.key()
+            if key is None:
+                continue
+            updates, last = batches.setdefault((message.topic(), message.partition()), ([], [0]))
+            updates.append((key, message.value()))
+            last[0] = message.offset()
+        for tp, (updates, last) in batches.items():
+            entry = self._entries.get(tp)
+            if entry is None:
+                continue
+            entry.table.apply(updates, last[0])
+            entry.records += len(updates)
+
+    def _check_caught_up(self) -> None:
+        pending = [(key, entry) for key, entry in self._entries.items()
+                   if entry.assigned and not entry.caught_up and entry.target is not None]
+        if not pending:
+            return
+        positions = self._consumer.position([TopicPartition(*key) for key, _ in pending])
+        for (key, entry), position in zip(pending, positions, strict=True):
+            if position.offset >= 0 and entry.target is not None and position.offset >= entry.target:
+                self._mark_caught_up(key, entry)
+
+    def _mark_caught_up(self, key: tuple[str, int], entry: _Entry) -> None:
+        entry.caught_up = True
+        if not entry.follow:
+            self._remove(key)
+        if entry.on_caught_up is not None:
+            entry.on_caught_up(entry.table)
+
+
+def _fatal(error: KafkaError) -> bool:
+    """_fatal tells errors that end a client from the transient ones librdkafka recovers from itself."""
+    return bool(error.fatal())
