@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Runs the whole test suite from nothing: creates the virtualenv, installs pygoka with its test
+# dependencies, starts the local Kafka broker (installing it on first use), runs ruff, mypy and
+# pytest, and stops the broker again. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib/venv.sh
+
+export PYGOKA_KAFKA_PORT="${PYGOKA_KAFKA_PORT:-9092}"
+export PYGOKA_BROKERS="127.0.0.1:${PYGOKA_KAFKA_PORT}"
+scripts/kafka.sh start
+trap 'scripts/kafka.sh stop' EXIT
+
+echo "== ruff"; "$VENV/bin/ruff" check .
+echo "== mypy"; "$VENV/bin/mypy"
+echo "== pytest"
+"$VENV/bin/python" -m pytest "$@"
