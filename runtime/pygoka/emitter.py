@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import KafkaError
 
@@ -16,6 +16,9 @@ from pygoka.errors import EmitterClosedError, ProcessingError
 from pygoka.kafka.config import admin_config
 from pygoka.kafka.config import producer_config as _producer_config
 from pygoka.kafka.transport import KAFKA, Transport
+
+if TYPE_CHECKING:
+    from pygoka.tester import Tester
 
 
 @dataclass(frozen=True)
@@ -33,10 +36,17 @@ class Emitter:
     With partitions set, the topic is created (delete policy) with that many partitions if missing.
     """
 
-    def __init__(self, brokers: str, topic: str, codec: Codec, *, producer_config: dict[str, Any] | None = None,
-                 partitions: int | None = None, transport: Transport = KAFKA) -> None:
+    def __init__(self, brokers: str | None, topic: str, codec: Codec, *,
+                 producer_config: dict[str, Any] | None = None, partitions: int | None = None,
+                 transport: Transport = KAFKA, tester: Tester | None = None) -> None:
         if not topic:
             raise ValueError("emitter topic must not be empty")
+        if tester is not None:
+            transport = tester.transport
+            tester.register_emitter(topic, codec)
+        elif brokers is None:
+            raise ValueError("brokers may only be None for an emitter built with tester=")
+        brokers = brokers or ""
         self.topic = topic
         self.codec = codec
         if partitions is not None:

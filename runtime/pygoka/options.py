@@ -7,10 +7,13 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pygoka.kafka.transport import KAFKA, Transport
 from pygoka.storage.base import StorageBuilder
+
+if TYPE_CHECKING:
+    from pygoka.tester import Tester
 
 
 class NilHandling(enum.Enum):
@@ -68,6 +71,8 @@ class ProcessorOptions:
     batch_size: int = 2000
     #: transport builds the Kafka clients; the tester replaces it.
     transport: Transport = KAFKA
+    #: tester runs the processor in a pygoka.tester.Tester: transport and storage then come from it.
+    tester: Tester | None = None
 
     def nil(self) -> NilHandling:
         """nil is nil_handling as a NilHandling."""

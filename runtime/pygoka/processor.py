@@ -30,14 +30,18 @@ class Processor:
     ProcessingError when processing fails. It may be called again after it returned.
     """
 
-    def __init__(self, brokers: str, graph: GroupGraph, **options: Any) -> None:
-        self.brokers = brokers
+    def __init__(self, brokers: str | None, graph: GroupGraph, **options: Any) -> None:
         self.graph = graph
         self.options = ProcessorOptions(**options)
+        if brokers is None and self.options.tester is None:
+            raise ValueError("brokers may only be None for a processor built with tester=")
+        self.brokers = brokers or ""
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._runner: GroupRunner | None = None
         self._storage: StorageBuilder | None = None
+        if self.options.tester is not None:
+            self.options.tester.register_processor(self)
 
     def run(self) -> None:
         """run processes until stopped; it raises ProcessingError or TopicError on failure."""
@@ -69,6 +73,18 @@ class Processor:
             and runner.assigned_once
             and all(not run.recovering for run in list(runner.runs.values()))
             and all(view.recovered() for view in runner.lookup_views.values())
+        )
+
+    def idle(self) -> bool:
+        """idle is true when recovered and only waiting for messages (the tester's quiescence check)."""
+        runner = self._runner
+        return (
+            runner is not None
+            and not self._stop.is_set()
+            and not runner._failed
+            and self.recovered()
+            and runner.reader.idle()
+            and all(view.idle() for view in list(runner.lookup_views.values()))
         )
 
     def get(self, key: str) -> Any:

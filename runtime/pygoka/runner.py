@@ -113,6 +113,9 @@ class GroupRunner(ContextHost):
         self._delivery_error: ProcessingError | None = None
         self._failed = False
         self._uncommitted = 0
+        # Set by done() of a deferred commit (from any thread) or a failed commit: the next checkpoint
+        # has offsets to commit even if no message arrives meanwhile.
+        self._commit_pending = False
         self._last_checkpoint = time.monotonic()
         self.commit_seconds = 0.0
         self.consumer: Any = None
@@ -137,7 +140,7 @@ class GroupRunner(ContextHost):
                 self._raise_async_failure()
                 if self._visit is not None or not self.visits.empty():
                     self._visit_step()
-                if self._uncommitted and (
+                if (self._uncommitted or self._commit_pending) and (
                     self._uncommitted >= self.options.max_uncommitted
                     or time.monotonic() - self._last_checkpoint >= self.options.commit_interval
                 ):
@@ -293,6 +296,7 @@ class GroupRunner(ContextHost):
                                                  topic=topic, partition=run.partition, offset=offset))
                 return
             run.release(topic, offset)
+            self._commit_pending = True
 
         return done
 
@@ -301,6 +305,7 @@ class GroupRunner(ContextHost):
     def checkpoint(self) -> None:
         """checkpoint waits for every produced record, stores the tables and commits input offsets."""
         started = time.monotonic()
+        self._commit_pending = False
         while self.producer.flush(1.0) > 0:
             if self._delivery_error is not None:
                 break
@@ -316,9 +321,12 @@ class GroupRunner(ContextHost):
             if commit:
                 pending.append((run, commit))
                 offsets.extend(TopicPartition(topic, run.partition, offset) for topic, offset in commit.items())
-        if offsets and self._commit(offsets):
-            for run, commit in pending:
-                run.committed_offsets(commit)
+        if offsets:
+            if self._commit(offsets):
+                for run, commit in pending:
+                    run.committed_offsets(commit)
+            else:
+                self._commit_pending = True
         self._uncommitted = 0
         self._last_checkpoint = time.monotonic()
         self.commit_seconds = self._last_checkpoint - started
@@ -444,9 +452,7 @@ class GroupRunner(ContextHost):
         self._deactivate()
 
     def _deactivate(self) -> None:
-        for run in self.runs.values():
-            for table in run.tables():
-                self.reader.remove(table.topic, table.partition)
+        self.reader.remove_many([(t.topic, t.partition) for run in self.runs.values() for t in run.tables()])
         self.runs.clear()
         if self._visit is not None:
             self._visit.future.set_exception(PygokaError(f"visit '{self._visit.name}' interrupted by a rebalance"))
@@ -454,11 +460,10 @@ class GroupRunner(ContextHost):
 
     def _release_unassigned(self, active: set[int]) -> None:
         """Close (or, with hot standby, follow) the tables of partitions this instance no longer owns."""
-        for (topic, number), table in list(self.join_tables.items()):
-            if number not in active:
-                self.reader.remove(topic, number)
-                table.close()
-                del self.join_tables[(topic, number)]
+        released = [key for key in self.join_tables if key[1] not in active]
+        self.reader.remove_many(released)
+        for key in released:
+            self.join_tables.pop(key).close()
         for number, table in list(self.tables.items()):
             if number in active:
                 continue

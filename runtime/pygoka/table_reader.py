@@ -80,28 +80,42 @@ class TableReader:
 
     def add(self, table: PartitionTable, *, follow: bool, on_caught_up: CaughtUp | None = None) -> None:
         """add starts reading table's partition at its stored offset + 1; follow keeps reading after."""
-        self._send(_Command("add", (table.topic, table.partition), _Entry(table, follow, on_caught_up)))
+        # Not waited for: the reader applies commands in order, so a later remove still wins.
+        self._send(_Command("add", (table.topic, table.partition), _Entry(table, follow, on_caught_up)), wait=False)
 
     def remove(self, topic: str, partition: int) -> None:
         """remove stops reading the partition; when it returns the reader no longer writes to it."""
-        self._send(_Command("remove", (topic, partition)))
+        self.remove_many([(topic, partition)])
+
+    def remove_many(self, partitions: list[tuple[str, int]]) -> None:
+        """remove_many removes several partitions, waiting once for the reader to let go of all of them."""
+        if not partitions:
+            return
+        commands = [_Command("remove", key) for key in partitions]
+        for command in commands[:-1]:
+            self._send(command, wait=False)
+        self._send(commands[-1], wait=True)
 
     def is_caught_up(self, topic: str, partition: int) -> bool:
         """is_caught_up tells whether the partition reached the high watermark it had when added."""
         entry = self._entries.get((topic, partition))
         return entry is not None and entry.caught_up
 
+    def idle(self) -> bool:
+        """idle is true when no command is pending and every partition is assigned (the tester's quiescence check)."""
+        return self._commands.empty() and all(entry.assigned for entry in list(self._entries.values()))
+
     def tables(self) -> list[PartitionTable]:
         """tables are the partition tables being read."""
         return [entry.table for entry in list(self._entries.values())]
 
-    def _send(self, command: _Command) -> None:
+    def _send(self, command: _Command, *, wait: bool) -> None:
         if self._thread is None or not self._thread.is_alive():
             # Not running: apply at once so callers see the same state either way.
             self._apply(command)
             return
         self._commands.put(command)
-        while not command.done.wait(0.5):
+        while wait and not command.done.wait(0.5):
             if self._thread is None or not self._thread.is_alive():
                 self._apply(command)
                 return
@@ -172,7 +186,9 @@ class TableReader:
                 continue
             entry.target = high
             entry.table.high_watermark = high
-            start = max(entry.table.next_offset(), low)
+            # Past the end, follow from the end as Goka does: an out-of-range offset would make the
+            # consumer reset to the beginning and re-apply the whole topic over the local state.
+            start = min(max(entry.table.next_offset(), low), high)
             if start >= high:
                 self._mark_caught_up(key, entry)
                 if not entry.follow:

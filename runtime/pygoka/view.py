@@ -9,7 +9,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pygoka.codec import Codec
 from pygoka.errors import NotRunningError, PygokaError, TopicError
@@ -21,6 +21,9 @@ from pygoka.storage.rocksdb import RocksDBStorageBuilder
 from pygoka.table import PartitionState, PartitionTable
 from pygoka.table_reader import TableReader
 
+if TYPE_CHECKING:
+    from pygoka.tester import Tester
+
 log = logging.getLogger("pygoka.view")
 
 
@@ -31,11 +34,15 @@ class View:
     the view keeps serving its last values meanwhile (B27); without it run() raises the failure.
     """
 
-    def __init__(self, brokers: str, table: str, codec: Codec, *, state_dir: str | Path | None = None,
+    def __init__(self, brokers: str | None, table: str, codec: Codec, *, state_dir: str | Path | None = None,
                  storage_builder: StorageBuilder | None = None, consumer_config: dict[str, Any] | None = None,
                  auto_reconnect: bool = True, reconnect_backoff: float = 1.0,
-                 transport: Transport = KAFKA) -> None:
-        self.brokers = brokers
+                 transport: Transport = KAFKA, tester: Tester | None = None) -> None:
+        if tester is not None:
+            transport, storage_builder = tester.transport, storage_builder or tester.storage_builder()
+        elif brokers is None:
+            raise ValueError("brokers may only be None for a view built with tester=")
+        self.brokers = brokers or ""
         self.table = table
         self.codec = codec
         self.auto_reconnect = auto_reconnect
@@ -53,6 +60,9 @@ class View:
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self._temp_dir: Path | None = None
+        self._reader: TableReader | None = None
+        if tester is not None:
+            tester.register_view(self)
 
     def run(self) -> None:
         """run follows the table until stop() is called; it raises on a failure it cannot recover from."""
@@ -96,6 +106,12 @@ class View:
         if self.error is not None:
             raise self.error
         return False
+
+    def idle(self) -> bool:
+        """idle is true when recovered and only waiting for table updates (the tester's quiescence check)."""
+        reader = self._reader
+        return (self.recovered() and not self._stop.is_set() and reader is not None and reader.error is None
+                and reader.idle())
 
     def partitions(self) -> list[PartitionTable]:
         """partitions are the view's partition tables, for monitoring."""
@@ -156,6 +172,7 @@ class View:
         config = reader_config(self.brokers, f"view-{self.table}", self._consumer_config)
         while not self._stop.is_set():
             reader = TableReader(f"view-{self.table}", self.transport.consumer, config)
+            self._reader = reader
             reader.start()
             for table in self._tables:
                 reader.add(table, follow=True, on_caught_up=self._on_caught_up)

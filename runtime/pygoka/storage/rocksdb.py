@@ -34,6 +34,7 @@ class RocksDBStorage:
     def __init__(self, path: Path, options: Options) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._options = options
         self._owner = _lock_owner(path)
         try:
             self._db = _open_or_rebuild(path, options)
@@ -53,6 +54,7 @@ class RocksDBStorage:
         return self._db.get(key) is not None
 
     def write(self, updates: Iterable[Update], offset: int | None) -> None:
+        self._check_open()
         batch = WriteBatch(raw_mode=True)
         for key, value in updates:
             if value is None:
@@ -83,8 +85,14 @@ class RocksDBStorage:
     def clear(self) -> None:
         with self._lock:
             self._check_open()
-            self._close_db()
+            # The lock file stays held: the store remains ours, emptied and open, as MemoryStorage does.
+            self._meta_view.close()
+            self._db.close()
+            del self._meta  # the column family handle keeps the database's files locked
             Rdict.destroy(str(self.path), _raw_options())
+            self._db = Rdict(str(self.path), self._options, column_families={_META: _raw_options()})
+            self._meta = self._db.get_column_family_handle(_META)
+            self._meta_view = self._db.get_column_family(_META)
 
     def close(self) -> None:
         with self._lock:
