@@ -5,12 +5,8 @@ Behaviours about several processor instances run each instance in its own proces
 
 from __future__ import annotations
 
-import os
 import random
 import re
-import socket
-import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -21,7 +17,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
-from conftest import ROOT, Running, wait_until
+from conftest import Running, wait_until
 from procs import FAST_REBALANCE, Proc
 from pygoka import (
     Context,
@@ -48,6 +44,10 @@ from pygoka.storage.rocksdb import RocksDBStorageBuilder
 from pygoka.topic_manager import KafkaTopicManager
 
 pytestmark = pytest.mark.kafka
+# own_broker, a broker of this test's own.
+pytest_plugins = ["kafka_broker"]
+#: Kafka runs scripts/kafka.sh commands on that broker (kafka_broker.Kafka).
+Kafka = Callable[..., None]
 
 Start = Callable[[Any], Running]
 
@@ -542,34 +542,8 @@ def test_b29_processor_resumes_from_its_stored_offset(
 # -- a broker of our own, stopped and started again -------------------------------------------------
 
 
-def free_port() -> int:
-    """free_port is a TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture
-def own_broker(tmp_path: Path) -> Iterator[tuple[str, Callable[..., None]]]:
-    """own_broker is a broker only this test uses, with a function to run scripts/kafka.sh commands on it."""
-    port, controller = free_port(), free_port()
-    env = {**os.environ, "PYTHON": sys.executable, "PYGOKA_RUN": str(tmp_path / "run"),
-           "PYGOKA_KAFKA_PORT": str(port), "PYGOKA_KAFKA_CONTROLLER_PORT": str(controller)}
-
-    def kafka(command: str, keep_data: bool = False) -> None:
-        extra = {"PYGOKA_KAFKA_KEEP_DATA": "1"} if keep_data else {}
-        subprocess.run([str(ROOT / "scripts" / "kafka.sh"), command], env={**env, **extra}, check=True, timeout=180)
-
-    kafka("start")
-    try:
-        yield f"127.0.0.1:{port}", kafka
-    finally:
-        kafka("stop")
-
-
 def test_b27_view_serves_through_a_broker_outage_and_catches_up(
-        own_broker: tuple[str, Callable[..., None]], names: Callable[[str], str], tmp_path: Path) -> None:
+        own_broker: tuple[str, Kafka], names: Callable[[str], str], tmp_path: Path) -> None:
     """B27: a view keeps its last values while Kafka is down and is current again after it returns."""
     brokers, kafka = own_broker
     table = names("table")
