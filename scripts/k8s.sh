@@ -1,0 +1,397 @@
+#!/usr/bin/env bash
+# Build, start and stop a real local Kubernetes control plane (etcd,
+# kube-apiserver, kube-controller-manager) without Docker, for the operator's
+# tests. The binaries are built from the Go module proxy and cached by version.
+# See docs/local-kubernetes.md.
+#
+#   scripts/k8s.sh install   build kube-apiserver, kube-controller-manager, kubectl, etcd, helm (cached)
+#   scripts/k8s.sh start     install if needed, make certs + kubeconfig, start the three processes,
+#                            wait for /readyz and the default service account
+#   scripts/k8s.sh stop      SIGTERM (SIGKILL after PYGOKA_K8S_STOP_TIMEOUT s); fine if not running
+#   scripts/k8s.sh status    pids, RSS, ports (exit 3 if the API server is not running)
+#   scripts/k8s.sh env       print export lines (KUBECONFIG, PATH with the cached binaries)
+#   scripts/k8s.sh logs [N]  last N (default 50) lines of each process log
+#
+# Environment:
+#   PYGOKA_CACHE             cache dir (default ~/.cache/pygoka); binaries in k8s-<version>/bin
+#   PYGOKA_RUN               run dir (default <repo>/.run); control plane files in <run>/k8s
+#   PYGOKA_K8S_API_PORT      kube-apiserver secure port (default 6443)
+#   PYGOKA_ETCD_PORT         etcd client port (default 2379)
+#   PYGOKA_ETCD_PEER_PORT    etcd peer port (default 2380)
+#   PYGOKA_K8S_KEEP_DATA=1   start on the existing etcd data and certificates (default: fresh)
+#   PYGOKA_K8S_START_TIMEOUT seconds to wait for readiness (default 120)
+#   PYGOKA_K8S_STOP_TIMEOUT  seconds between SIGTERM and SIGKILL (default 15)
+#   PYGOKA_GO_BUILD_P        go build -p (default 2; 1 lowers peak memory)
+#   PYGOKA_HELM_VERSION      helm v3 version (default v3.22.0)
+#   GO                       go binary (default: from PATH)
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_DIR="$(cd "$SCRIPT_DIR/.." && pwd)"
+KUBE_MODULE="$SCRIPT_DIR/k8s/kube"
+ETCD_MODULE="$SCRIPT_DIR/k8s/etcd"
+
+# The versions are the ones pinned in the wrapper modules' go.mod files.
+module_version() {
+    awk -v mod="$2" '$1 == "require" && $2 == mod {print substr($3, 2); exit} $1 == mod {print substr($2, 2); exit}' "$1"
+}
+K8S_VERSION="$(module_version "$KUBE_MODULE/go.mod" k8s.io/kubernetes)"
+ETCD_VERSION="$(module_version "$ETCD_MODULE/go.mod" go.etcd.io/etcd/server/v3)"
+HELM_VERSION="${PYGOKA_HELM_VERSION:-v3.22.0}"
+[[ -n "$K8S_VERSION" && -n "$ETCD_VERSION" ]] || { echo "k8s.sh: cannot read versions from scripts/k8s/*/go.mod" >&2; exit 1; }
+
+CACHE_DIR="${PYGOKA_CACHE:-$HOME/.cache/pygoka}"
+RUN_ROOT="${PYGOKA_RUN:-$REPO_DIR/.run}"
+[[ "$CACHE_DIR" == /* ]] || CACHE_DIR="$PWD/$CACHE_DIR"
+[[ "$RUN_ROOT" == /* ]] || RUN_ROOT="$PWD/$RUN_ROOT"
+BIN_DIR="$CACHE_DIR/k8s-$K8S_VERSION/bin"
+
+RUN_DIR="$RUN_ROOT/k8s"
+PKI_DIR="$RUN_DIR/pki"
+ETCD_DATA="$RUN_DIR/etcd-data"
+KUBECONFIG_FILE="$RUN_DIR/kubeconfig"
+KCM_KUBECONFIG="$RUN_DIR/kube-controller-manager.kubeconfig"
+
+API_PORT="${PYGOKA_K8S_API_PORT:-6443}"
+ETCD_PORT="${PYGOKA_ETCD_PORT:-2379}"
+ETCD_PEER_PORT="${PYGOKA_ETCD_PEER_PORT:-2380}"
+START_TIMEOUT="${PYGOKA_K8S_START_TIMEOUT:-120}"
+STOP_TIMEOUT="${PYGOKA_K8S_STOP_TIMEOUT:-15}"
+GO="${GO:-go}"
+
+# Stop order: dependants first.
+PROCESSES=(kube-controller-manager kube-apiserver etcd)
+
+log() { printf 'k8s.sh: %s\n' "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+with_lock() {
+    local lock_file="$1"
+    shift
+    mkdir -p "$(dirname "$lock_file")"
+    (
+        flock 9
+        "$@"
+    ) 9>"$lock_file"
+}
+
+now() { date +%s.%N; }
+elapsed_since() { awk -v s="$1" -v e="$(now)" 'BEGIN {printf "%.1f", e - s}'; }
+
+# ---------------------------------------------------------------- install
+
+# Builds are heavy on a small shared machine: low priority, bounded parallelism,
+# one binary at a time; Go's module and build caches stay in their default
+# places so a later version bump rebuilds incrementally.
+go_build_env() {
+    env GOMAXPROCS="${GOMAXPROCS:-2}" GOFLAGS="${GOFLAGS:-} -buildvcs=false -p=${PYGOKA_GO_BUILD_P:-2}" GOTOOLCHAIN=local \
+        CGO_ENABLED=0 nice -n 15 "$@"
+}
+
+version_ldflags() {
+    local major="${K8S_VERSION%%.*}" rest="${K8S_VERSION#*.}" minor
+    minor="${rest%%.*}"
+    local flags="-s -w" pkg
+    # kubectl reports client-go's version, the servers component-base's.
+    for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+        flags+=" -X $pkg.gitVersion=v$K8S_VERSION -X $pkg.gitMajor=$major -X $pkg.gitMinor=$minor"
+        flags+=" -X $pkg.gitTreeState=clean"
+    done
+    printf '%s' "$flags"
+}
+
+# binary_current NAME VERSION: the cached binary exists and was built for VERSION.
+binary_current() {
+    [[ -x "$BIN_DIR/$1" ]] && [[ "$(cat "$BIN_DIR/.$1.version" 2>/dev/null)" == "$2" ]]
+}
+
+finish_binary() {
+    local name="$1" version="$2" tmp="$3" started="$4"
+    mv -f "$tmp" "$BIN_DIR/$name"
+    printf '%s\n' "$version" >"$BIN_DIR/.$name.version"
+    log "built $name $version in $(elapsed_since "$started") s"
+}
+
+build_kube_binary() {
+    local name="$1"
+    binary_current "$name" "$K8S_VERSION" && return 0
+    local started tmp="$BIN_DIR/.$name.tmp"
+    started=$(now)
+    log "building $name v$K8S_VERSION (minutes when cold)..."
+    (cd "$KUBE_MODULE" && go_build_env "$GO" build -trimpath -ldflags "$(version_ldflags)" -o "$tmp" \
+        "k8s.io/kubernetes/cmd/$name")
+    finish_binary "$name" "$K8S_VERSION" "$tmp" "$started"
+}
+
+build_etcd() {
+    binary_current etcd "$ETCD_VERSION" && return 0
+    local started tmp="$BIN_DIR/.etcd.tmp"
+    started=$(now)
+    log "building etcd v$ETCD_VERSION..."
+    (cd "$ETCD_MODULE" && go_build_env "$GO" build -trimpath -ldflags "-s -w" -o "$tmp" .)
+    finish_binary etcd "$ETCD_VERSION" "$tmp" "$started"
+}
+
+build_helm() {
+    binary_current helm "$HELM_VERSION" && return 0
+    local started gobin="$BIN_DIR/.helm-gobin"
+    started=$(now)
+    log "building helm $HELM_VERSION..."
+    rm -rf "$gobin"
+    # helm's go.mod has no replace directives, so `go install pkg@version` works
+    # outside any module (GOFLAGS=-mod=mod would be rejected there).
+    (cd / && go_build_env env GOBIN="$gobin" "$GO" install -trimpath \
+        -ldflags "-s -w -X helm.sh/helm/v3/internal/version.version=$HELM_VERSION -X helm.sh/helm/v3/internal/version.gitTreeState=clean" \
+        "helm.sh/helm/v3/cmd/helm@$HELM_VERSION")
+    finish_binary helm "$HELM_VERSION" "$gobin/helm" "$started"
+    rm -rf "$gobin"
+}
+
+install_unlocked() {
+    mkdir -p "$BIN_DIR"
+    command -v "$GO" >/dev/null || die "go not found (Go >= 1.25 needed)"
+    build_etcd
+    build_kube_binary kube-apiserver
+    build_kube_binary kube-controller-manager
+    build_kube_binary kubectl
+    build_helm
+}
+
+cmd_install() {
+    with_lock "$CACHE_DIR/k8s-$K8S_VERSION/.install.lock" install_unlocked
+    log "binaries in $BIN_DIR: kube-apiserver/kube-controller-manager/kubectl v$K8S_VERSION, etcd v$ETCD_VERSION, helm $HELM_VERSION"
+}
+
+# ---------------------------------------------------------------- processes
+
+pid_file() { printf '%s/%s.pid' "$RUN_DIR" "$1"; }
+log_file() { printf '%s/%s.log' "$RUN_DIR" "$1"; }
+
+# process_pid NAME: the pid of our NAME process, if it is alive (the pid file
+# alone could name a recycled pid: check the executable too).
+process_pid() {
+    local file pid exe
+    file=$(pid_file "$1")
+    [[ -f "$file" ]] || return 1
+    pid=$(cat "$file" 2>/dev/null) || return 1
+    [[ "$pid" =~ ^[0-9]+$ ]] || return 1
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
+    [[ "$exe" == "$BIN_DIR/$1" || "$exe" == "$BIN_DIR/$1 (deleted)" ]] || return 1
+    printf '%s' "$pid"
+}
+
+rss_of() { awk '/^VmRSS:/ {printf "%d MB", $2 / 1024}' "/proc/$1/status" 2>/dev/null || true; }
+
+launch() {
+    local name="$1"
+    shift
+    # setsid: the processes outlive this script and a Ctrl-C in the caller's
+    # terminal; stop is the only way down.
+    setsid "$BIN_DIR/$name" "$@" >"$(log_file "$name")" 2>&1 </dev/null &
+    printf '%s\n' "$!" >"$(pid_file "$name")"
+}
+
+kubectl_admin() { "$BIN_DIR/kubectl" --kubeconfig "$KUBECONFIG_FILE" --request-timeout=5s "$@"; }
+
+# ---------------------------------------------------------------- certificates
+
+# gen_cert NAME SUBJECT EXT: EC P-256 key + certificate signed by the run's CA.
+gen_cert() {
+    local name="$1" subject="$2" ext="$3"
+    openssl ecparam -genkey -name prime256v1 -noout -out "$PKI_DIR/$name.key" 2>/dev/null
+    openssl req -new -key "$PKI_DIR/$name.key" -subj "$subject" -out "$PKI_DIR/$name.csr" 2>/dev/null
+    printf '%b' "$ext" >"$PKI_DIR/$name.ext"
+    openssl x509 -req -in "$PKI_DIR/$name.csr" -CA "$PKI_DIR/ca.crt" -CAkey "$PKI_DIR/ca.key" \
+        -CAcreateserial -days 3650 -sha256 -extfile "$PKI_DIR/$name.ext" -out "$PKI_DIR/$name.crt" 2>/dev/null
+    rm -f "$PKI_DIR/$name.csr" "$PKI_DIR/$name.ext"
+}
+
+make_pki() {
+    rm -rf "$PKI_DIR"
+    mkdir -p "$PKI_DIR"
+    chmod 700 "$PKI_DIR"
+    openssl ecparam -genkey -name prime256v1 -noout -out "$PKI_DIR/ca.key" 2>/dev/null
+    openssl req -x509 -new -key "$PKI_DIR/ca.key" -subj "/CN=pygoka-local-k8s-ca" -days 3650 -sha256 \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign,digitalSignature" \
+        -out "$PKI_DIR/ca.crt" 2>/dev/null
+    local client="basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n"
+    gen_cert apiserver "/CN=kube-apiserver" \
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
+    gen_cert admin "/O=system:masters/CN=pygoka-admin" "$client"
+    gen_cert kube-controller-manager "/CN=system:kube-controller-manager" "$client"
+    # Service-account token signing key pair.
+    openssl ecparam -genkey -name prime256v1 -noout -out "$PKI_DIR/sa.key" 2>/dev/null
+    openssl ec -in "$PKI_DIR/sa.key" -pubout -out "$PKI_DIR/sa.pub" 2>/dev/null
+}
+
+# write_kubeconfig FILE CERT_NAME USER
+write_kubeconfig() {
+    local file="$1" cert="$2" user="$3" k=("$BIN_DIR/kubectl" --kubeconfig "$1")
+    rm -f "$file"
+    "${k[@]}" config set-cluster local --server "https://127.0.0.1:$API_PORT" \
+        --certificate-authority "$PKI_DIR/ca.crt" --embed-certs=true >/dev/null
+    "${k[@]}" config set-credentials "$user" --client-certificate "$PKI_DIR/$cert.crt" \
+        --client-key "$PKI_DIR/$cert.key" --embed-certs=true >/dev/null
+    "${k[@]}" config set-context local --cluster local --user "$user" >/dev/null
+    "${k[@]}" config use-context local >/dev/null
+    chmod 600 "$file"
+}
+
+# ---------------------------------------------------------------- start / stop
+
+start_etcd() {
+    launch etcd --name pygoka --data-dir "$ETCD_DATA" \
+        --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
+        --listen-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+        --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
+        --initial-cluster "pygoka=http://127.0.0.1:$ETCD_PEER_PORT" \
+        --unsafe-no-fsync --log-level warn
+}
+
+start_apiserver() {
+    launch kube-apiserver --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
+        --secure-port "$API_PORT" --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+        --tls-cert-file "$PKI_DIR/apiserver.crt" --tls-private-key-file "$PKI_DIR/apiserver.key" \
+        --client-ca-file "$PKI_DIR/ca.crt" \
+        --service-account-issuer https://kubernetes.default.svc.cluster.local \
+        --service-account-key-file "$PKI_DIR/sa.pub" --service-account-signing-key-file "$PKI_DIR/sa.key" \
+        --service-cluster-ip-range 10.0.0.0/24 --authorization-mode RBAC --allow-privileged=true \
+        --profiling=false --v=1
+}
+
+start_controller_manager() {
+    # --secure-port=0: no health endpoint, so no third fixed port to collide on.
+    launch kube-controller-manager --kubeconfig "$KCM_KUBECONFIG" \
+        --service-account-private-key-file "$PKI_DIR/sa.key" --root-ca-file "$PKI_DIR/ca.crt" \
+        --cluster-signing-cert-file "$PKI_DIR/ca.crt" --cluster-signing-key-file "$PKI_DIR/ca.key" \
+        --leader-elect=false --controllers='*' --use-service-account-credentials=true \
+        --secure-port=0 --profiling=false --v=1
+}
+
+print_logs() {
+    local n="${1:-50}" name file
+    for name in etcd kube-apiserver kube-controller-manager; do
+        file=$(log_file "$name")
+        [[ -f "$file" ]] || continue
+        printf -- '----- %s (last %s lines) -----\n' "$file" "$n" >&2
+        tail -n "$n" "$file" >&2
+    done
+}
+
+# wait_for DESCRIPTION COMMAND...: poll until COMMAND succeeds; fail (with logs)
+# when a process died or the timeout passed.
+wait_for() {
+    local what="$1" deadline name
+    shift
+    deadline=$(($(date +%s) + START_TIMEOUT))
+    until "$@" >/dev/null 2>&1; do
+        for name in "${PROCESSES[@]}"; do
+            if [[ -f "$(pid_file "$name")" ]] && ! process_pid "$name" >/dev/null; then
+                print_logs 30
+                die "$name exited while waiting for $what (log: $(log_file "$name"))"
+            fi
+        done
+        if (($(date +%s) > deadline)); then
+            print_logs 30
+            die "timed out after ${START_TIMEOUT}s waiting for $what"
+        fi
+        sleep 0.2
+    done
+}
+
+etcd_healthy() { curl -fsS --max-time 2 "http://127.0.0.1:$ETCD_PORT/health" | grep -q '"health":"true"'; }
+api_ready() { [[ "$(kubectl_admin get --raw /readyz 2>/dev/null)" == ok ]]; }
+
+start_unlocked() {
+    if pid=$(process_pid kube-apiserver); then
+        log "already running (kube-apiserver pid $pid, port $API_PORT)"
+        return 0
+    fi
+    stop_unlocked quiet
+    install_unlocked
+    local started
+    started=$(now)
+    mkdir -p "$RUN_DIR"
+    if [[ "${PYGOKA_K8S_KEEP_DATA:-0}" != 1 || ! -f "$PKI_DIR/ca.crt" ]]; then
+        rm -rf "$ETCD_DATA"
+        make_pki
+    fi
+    write_kubeconfig "$KUBECONFIG_FILE" admin pygoka-admin
+    write_kubeconfig "$KCM_KUBECONFIG" kube-controller-manager system:kube-controller-manager
+
+    start_etcd
+    wait_for "etcd on 127.0.0.1:$ETCD_PORT" etcd_healthy
+    start_apiserver
+    wait_for "kube-apiserver /readyz on 127.0.0.1:$API_PORT" api_ready
+    start_controller_manager
+    # The service account controller in kube-controller-manager creates it;
+    # pods cannot be created before it exists.
+    wait_for "the default service account" kubectl_admin get serviceaccount default -n default
+    log "control plane v$K8S_VERSION up in $(elapsed_since "$started") s: API https://127.0.0.1:$API_PORT"
+    log "KUBECONFIG=$KUBECONFIG_FILE"
+}
+
+# stop_process NAME: SIGTERM, SIGKILL after STOP_TIMEOUT, remove the pid file.
+stop_process() {
+    local name="$1" pid waited=0
+    if pid=$(process_pid "$name"); then
+        kill -TERM "$pid" 2>/dev/null || true
+        while kill -0 "$pid" 2>/dev/null && ((waited < STOP_TIMEOUT * 10)); do
+            sleep 0.1
+            waited=$((waited + 1))
+        done
+        if kill -0 "$pid" 2>/dev/null; then
+            log "$name (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s: SIGKILL"
+            kill -KILL "$pid" 2>/dev/null || true
+        fi
+        [[ "${2:-}" == quiet ]] || log "stopped $name (pid $pid)"
+    fi
+    rm -f "$(pid_file "$name")"
+}
+
+stop_unlocked() {
+    local name
+    for name in "${PROCESSES[@]}"; do
+        stop_process "$name" "${1:-}"
+    done
+}
+
+cmd_status() {
+    local name pid rc=0
+    printf 'kubernetes v%s, etcd v%s, helm %s; binaries in %s\n' "$K8S_VERSION" "$ETCD_VERSION" "$HELM_VERSION" "$BIN_DIR"
+    for name in etcd kube-apiserver kube-controller-manager; do
+        if pid=$(process_pid "$name"); then
+            printf '%-24s running  pid %-8s RSS %s\n' "$name" "$pid" "$(rss_of "$pid")"
+        else
+            printf '%-24s stopped\n' "$name"
+            [[ "$name" == kube-apiserver ]] && rc=3
+        fi
+    done
+    printf 'API https://127.0.0.1:%s, etcd http://127.0.0.1:%s\n' "$API_PORT" "$ETCD_PORT"
+    cmd_env
+    return "$rc"
+}
+
+cmd_env() {
+    printf 'export KUBECONFIG=%q\n' "$KUBECONFIG_FILE"
+    printf 'export PATH=%q:"$PATH"\n' "$BIN_DIR"
+}
+
+main() {
+    local cmd="${1:-}"
+    [[ $# -gt 0 ]] && shift
+    case "$cmd" in
+        install) cmd_install ;;
+        start) with_lock "$RUN_DIR.lock" start_unlocked ;;
+        stop) with_lock "$RUN_DIR.lock" stop_unlocked ;;
+        status) cmd_status ;;
+        env) cmd_env ;;
+        logs) print_logs "${1:-50}" 2>&1 ;;
+        *)
+            sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2
+            exit 2
+            ;;
+    esac
+}
+
+main "$@"
