@@ -193,6 +193,18 @@ def test_callback_failure_exits_1_naming_topic_partition_offset(
     assert "boom in callback" in errors
 
 
+def test_unusable_state_dir_exits_4(
+    brokers: str, cli: Callable[..., Cli], module: dict[str, str], tmp_path: Path,
+) -> None:
+    """A state dir that cannot hold RocksDB (it lies under a regular file) is a storage error: exit 4."""
+    emit(brokers, module["topic"], ["k"], partitions=1)
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("")
+    child = cli("run", "clicks_graph:graph", "--state-dir", str(blocker / "state"), "--http-port", "0", *FAST)
+    assert child.wait() == 4, child.errors()
+    assert "StorageError" in child.errors()
+
+
 @pytest.mark.parametrize("target", ["clicks_graph:missing", "no_such_module:graph", "clicks_graph",
                                     "clicks_graph:not_a_graph"])
 def test_bad_module_attr_exits_2(cli: Callable[..., Cli], module: dict[str, str], target: str) -> None:
