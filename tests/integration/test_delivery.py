@@ -1,4 +1,8 @@
-"""Commits and at-least-once delivery against a real Kafka (B7, B8, B12-B15) and nil handling (B31)."""
+"""Commits and at-least-once delivery (B7, B8, B12-B15) and nil handling (B31), on Kafka and on the Tester.
+
+Every test but the failed-produce one (Kafka only: the tester has no failed deliveries) runs on both
+backends of tests/backends.py.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +10,15 @@ import collections
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
 from conftest import Running, wait_until
 from pygoka import (
     Context,
     Delivery,
-    Emitter,
     GroupGraph,
     Input,
     NilHandling,
@@ -29,7 +32,12 @@ from pygoka import (
 from pygoka.codec import Codec
 from pygoka.partitioner import partition_for
 
+if TYPE_CHECKING:
+    from backends import Backend
+
 pytestmark = pytest.mark.kafka
+# backend: the tests run on Kafka and on the Tester.
+pytest_plugins = ["backends"]
 
 Start = Callable[[Any], Running]
 Names = Callable[[str], str]
@@ -70,16 +78,16 @@ def key_on(partition: int, prefix: str = "key") -> str:
     return next(f"{prefix}{i}" for i in range(1000) if partition_for(f"{prefix}{i}".encode(), PARTITIONS) == partition)
 
 
-def emit_all(brokers: str, topic: str, records: list[tuple[str, Any]],
+def emit_all(backend: Backend, topic: str, records: list[tuple[str, Any]],
              value_codec: Codec | None = None) -> list[Delivery]:
     """emit_all emits records synchronously (creating topic if missing) and returns where they landed."""
-    with Emitter(brokers, topic, value_codec or codec.String(), partitions=PARTITIONS) as emitter:
+    with backend.emitter(topic, value_codec or codec.String(), partitions=PARTITIONS) as emitter:
         return [emitter.emit_sync(key, value, timeout=30) for key, value in records]
 
 
-def committed(brokers: str, group: str, topic: str) -> dict[int, int]:
+def committed(backend: Backend, group: str, topic: str) -> dict[int, int]:
     """committed maps each partition of topic with a committed offset of group to that offset."""
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group, "enable.auto.commit": False})
+    consumer = backend.consumer({"group.id": group, "enable.auto.commit": False})
     try:
         offsets = consumer.committed([TopicPartition(topic, p) for p in range(PARTITIONS)], timeout=10)
     finally:
@@ -87,18 +95,18 @@ def committed(brokers: str, group: str, topic: str) -> dict[int, int]:
     return {tp.partition: tp.offset for tp in offsets if tp.offset >= 0}
 
 
-def wait_committed(brokers: str, group: str, topic: str, partition: int, offset: int) -> None:
+def wait_committed(backend: Backend, group: str, topic: str, partition: int, offset: int) -> None:
     """wait_committed waits until group committed exactly offset for the partition of topic."""
-    wait_until(lambda: committed(brokers, group, topic).get(partition) == offset, interval=0.2,
+    wait_until(lambda: committed(backend, group, topic).get(partition) == offset, interval=0.2,
                message=f"commit of offset {offset} on {topic}/{partition}")
 
 
-def processor(brokers: str, graph: GroupGraph, state_dir: Path, **options: Any) -> Processor:
+def processor(backend: Backend, graph: GroupGraph, state_dir: Path, **options: Any) -> Processor:
     """processor is a single-instance processor with few partitions and frequent commits."""
     settings: dict[str, Any] = {"state_dir": state_dir, "default_partitions": PARTITIONS, "commit_interval": 0.2,
                                 "consumer_config": dict(FAST_REBALANCE)}
     settings.update(options)
-    return Processor(brokers, graph, **settings)
+    return backend.processor(graph, **settings)
 
 
 def failure(running: Running) -> ProcessingError:
@@ -122,7 +130,7 @@ def count(ctx: Context, _msg: Any) -> None:
 # -- B7: commit after callback and acknowledgement ------------------------------------------------------
 
 
-def test_b7_offset_is_committed_only_after_the_callback_returned(brokers: str, names: Names, state_dir: Path,
+def test_b7_offset_is_committed_only_after_the_callback_returned(backend: Backend, names: Names, state_dir: Path,
                                                                  start: Start) -> None:
     topic, group = names("in"), names("g")
     entered, release = threading.Event(), threading.Event()
@@ -134,32 +142,34 @@ def test_b7_offset_is_committed_only_after_the_callback_returned(brokers: str, n
             assert release.wait(60), "the test never released the callback"
         seen.add(msg)
 
-    start(processor(brokers, define_group(group, Input(topic, codec.String(), slow)), state_dir))
-    _, blocked = emit_all(brokers, topic, [("k", "first"), ("k", "slow")])
+    start(processor(backend, define_group(group, Input(topic, codec.String(), slow)), state_dir))
+    _, blocked = emit_all(backend, topic, [("k", "first"), ("k", "slow")])
     assert entered.wait(30)
     # While the callback runs, its message is not committed, whatever the commit interval.
     for _ in range(5):
-        assert committed(brokers, group, topic).get(blocked.partition, -1) <= blocked.offset
+        assert committed(backend, group, topic).get(blocked.partition, -1) <= blocked.offset
     release.set()
-    wait_committed(brokers, group, topic, blocked.partition, blocked.offset + 1)
+    wait_committed(backend, group, topic, blocked.partition, blocked.offset + 1)
     assert seen.items() == ["first", "slow"]
 
 
-def create_small_topic(brokers: str, topic: str) -> None:
+def create_small_topic(backend: Backend, topic: str) -> None:
     """create_small_topic creates a stream whose broker rejects records above 1000 bytes."""
-    admin = AdminClient({"bootstrap.servers": brokers})
+    admin = AdminClient({"bootstrap.servers": backend.brokers})
     new = NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1, config={"max.message.bytes": "1000"})
     admin.create_topics([new])[topic].result(30)
     wait_until(lambda: topic in admin.list_topics(topic, timeout=10).topics
                and not admin.list_topics(topic, timeout=10).topics[topic].error, message=f"{topic} created")
 
 
+# Kafka only: the tester has no failed deliveries.
+@pytest.mark.parametrize("backend", ["kafka"], indirect=True)
 @pytest.mark.parametrize("rejected_by", ["broker", "client"])
 def test_b7_failed_produce_stops_the_processor_without_committing(
-    brokers: str, names: Names, tmp_path: Path, start: Start, rejected_by: str,
+    backend: Backend, names: Names, tmp_path: Path, start: Start, rejected_by: str,
 ) -> None:
     topic, output, group = names("in"), names("out"), names("g")
-    create_small_topic(brokers, output)
+    create_small_topic(backend, output)
     big = "x" * 5000
 
     def forward(ctx: Context, msg: Any) -> None:
@@ -168,8 +178,8 @@ def test_b7_failed_produce_stops_the_processor_without_committing(
     graph = define_group(group, Input(topic, codec.String(), forward), Output(output, codec.String()))
     # The broker refuses the big record at acknowledgement; a client limit refuses it at produce().
     producer = {"message.max.bytes": 2000} if rejected_by == "client" else {}
-    running = start(processor(brokers, graph, tmp_path / "first", producer_config=producer))
-    _, failing, _ = emit_all(brokers, topic, [("k", "small"), ("k", "big"), ("k", "after")])
+    running = start(processor(backend, graph, tmp_path / "first", producer_config=producer))
+    _, failing, _ = emit_all(backend, topic, [("k", "small"), ("k", "big"), ("k", "after")])
 
     error = failure(running)
     assert "Message size too large" in str(error)
@@ -179,7 +189,7 @@ def test_b7_failed_produce_stops_the_processor_without_committing(
         assert error.topic == output
     else:
         assert (error.topic, error.partition, error.offset) == (topic, failing.partition, failing.offset)
-    assert committed(brokers, group, topic).get(failing.partition, 0) <= failing.offset
+    assert committed(backend, group, topic).get(failing.partition, 0) <= failing.offset
 
     # At least once: the failed message is processed again after a restart.
     seen = Seen()
@@ -188,15 +198,15 @@ def test_b7_failed_produce_stops_the_processor_without_committing(
         seen.add(msg)
 
     fixed = define_group(group, Input(topic, codec.String(), record))
-    start(processor(brokers, fixed, tmp_path / "second"))
+    start(processor(backend, fixed, tmp_path / "second"))
     wait_until(lambda: seen.items()[-2:] == ["big", "after"], message="redelivery of the failed message")
-    wait_committed(brokers, group, topic, failing.partition, failing.offset + 2)
+    wait_committed(backend, group, topic, failing.partition, failing.offset + 2)
 
 
 # -- B8: deferred commits ---------------------------------------------------------------------------
 
 
-def test_b8_deferred_commit_waits_for_done(brokers: str, names: Names, state_dir: Path, start: Start) -> None:
+def test_b8_deferred_commit_waits_for_done(backend: Backend, names: Names, state_dir: Path, start: Start) -> None:
     topic, group = names("in"), names("g")
     held, probe = key_on(0), key_on(1)
     dones: list[Callable[..., None]] = []
@@ -207,19 +217,19 @@ def test_b8_deferred_commit_waits_for_done(brokers: str, names: Names, state_dir
             dones.append(ctx.defer_commit())
         seen.add(msg)
 
-    start(processor(brokers, define_group(group, Input(topic, codec.String(), maybe_defer)), state_dir))
-    deferred, after = emit_all(brokers, topic, [(held, "defer"), (held, "after")])
+    start(processor(backend, define_group(group, Input(topic, codec.String(), maybe_defer)), state_dir))
+    deferred, after = emit_all(backend, topic, [(held, "defer"), (held, "after")])
     seen.wait_for(2)
     # A commit on the other partition proves a checkpoint ran after both messages were processed.
-    [probed] = emit_all(brokers, topic, [(probe, "probe")])
-    wait_committed(brokers, group, topic, probed.partition, probed.offset + 1)
-    assert committed(brokers, group, topic).get(deferred.partition, 0) <= deferred.offset
+    [probed] = emit_all(backend, topic, [(probe, "probe")])
+    wait_committed(backend, group, topic, probed.partition, probed.offset + 1)
+    assert committed(backend, group, topic).get(deferred.partition, 0) <= deferred.offset
 
     threading.Thread(target=dones[0]).start()
-    wait_committed(brokers, group, topic, deferred.partition, after.offset + 1)
+    wait_committed(backend, group, topic, deferred.partition, after.offset + 1)
 
 
-def test_b8_done_with_error_stops_the_processor(brokers: str, names: Names, state_dir: Path, start: Start) -> None:
+def test_b8_done_with_error_stops_the_processor(backend: Backend, names: Names, state_dir: Path, start: Start) -> None:
     topic, group = names("in"), names("g")
     dones: list[Callable[..., None]] = []
     seen = Seen()
@@ -229,15 +239,15 @@ def test_b8_done_with_error_stops_the_processor(brokers: str, names: Names, stat
             dones.append(ctx.defer_commit())
         seen.add(msg)
 
-    running = start(processor(brokers, define_group(group, Input(topic, codec.String(), defer)), state_dir))
-    deferred, _ = emit_all(brokers, topic, [("k", "defer"), ("k", "after")])
+    running = start(processor(backend, define_group(group, Input(topic, codec.String(), defer)), state_dir))
+    deferred, _ = emit_all(backend, topic, [("k", "defer"), ("k", "after")])
     seen.wait_for(2)
     threading.Thread(target=dones[0], args=(RuntimeError("downstream refused"),)).start()
 
     error = failure(running)
     assert "deferred commit failed: RuntimeError: downstream refused" in str(error)
     assert (error.topic, error.partition, error.offset) == (topic, deferred.partition, deferred.offset)
-    assert committed(brokers, group, topic).get(deferred.partition, 0) <= deferred.offset
+    assert committed(backend, group, topic).get(deferred.partition, 0) <= deferred.offset
 
 
 # -- B12: failures stop the processor -------------------------------------------------------------------
@@ -252,7 +262,7 @@ def test_b8_done_with_error_stops_the_processor(brokers: str, names: Names, stat
     ],
 )
 def test_b12_failure_names_the_message_and_commits_nothing_after_it(
-    brokers: str, names: Names, state_dir: Path, start: Start, cause: str, expected: str,
+    backend: Backend, names: Names, state_dir: Path, start: Start, cause: str, expected: str,
 ) -> None:
     topic, group = names("in"), names("g")
     seen = Seen()
@@ -265,9 +275,9 @@ def test_b12_failure_names_the_message_and_commits_nothing_after_it(
         seen.add(number)
 
     graph = define_group(group, Input(topic, codec.Int64(), handle))
-    running = start(processor(brokers, graph, state_dir))
+    running = start(processor(backend, graph, state_dir))
     bad = b"two" if cause == "decode" else b"2"
-    _, failing, _ = emit_all(brokers, topic, [("k", b"1"), ("k", bad), ("k", b"3")], value_codec=codec.Bytes())
+    _, failing, _ = emit_all(backend, topic, [("k", b"1"), ("k", bad), ("k", b"3")], value_codec=codec.Bytes())
 
     error = failure(running)
     message = str(error)
@@ -275,19 +285,19 @@ def test_b12_failure_names_the_message_and_commits_nothing_after_it(
         assert part in message
     assert (error.topic, error.partition, error.offset) == (topic, failing.partition, failing.offset)
     assert seen.items() == [1]
-    assert committed(brokers, group, topic).get(failing.partition, 0) <= failing.offset
+    assert committed(backend, group, topic).get(failing.partition, 0) <= failing.offset
 
 
 # -- B13, B14, B15: counting, restarts, redelivery ---------------------------------------------------------
 
 
-def test_b13_counting_then_stop_returns_normally(brokers: str, names: Names, state_dir: Path,
+def test_b13_counting_then_stop_returns_normally(backend: Backend, names: Names, state_dir: Path,
                                                  start: Start) -> None:
     topic = names("in")
-    p = processor(brokers, define_group(names("g"), Input(topic, codec.String(), count), Persist(codec.Int64())),
+    p = processor(backend, define_group(names("g"), Input(topic, codec.String(), count), Persist(codec.Int64())),
                   state_dir)
     running = start(p)
-    emit_all(brokers, topic, [("k1", "a"), ("k1", "b"), ("k2", "c"), ("k1", "d")])
+    emit_all(backend, topic, [("k1", "a"), ("k1", "b"), ("k2", "c"), ("k1", "d")])
     wait_until(lambda: table_value(p, "k1") == 3 and table_value(p, "k2") == 1, message="counts of k1 and k2")
     assert p.get("never") is None
     running.stop()
@@ -295,7 +305,7 @@ def test_b13_counting_then_stop_returns_normally(brokers: str, names: Names, sta
     assert not running.thread.is_alive()
 
 
-def test_b14_clean_restarts_do_not_count_twice(brokers: str, names: Names, state_dir: Path, start: Start) -> None:
+def test_b14_clean_restarts_do_not_count_twice(backend: Backend, names: Names, state_dir: Path, start: Start) -> None:
     topic, group = names("in"), names("g")
     keys = ["k0", "k1", "k2", "k3", "k4"]
     probes = [key_on(partition, "probe") for partition in range(PARTITIONS)]
@@ -310,22 +320,22 @@ def test_b14_clean_restarts_do_not_count_twice(brokers: str, names: Names, state
     def cycle(p: Processor, round_number: int) -> None:
         running = start(p)
         # A probe per partition: once each is counted, every message before it was (re)processed.
-        emit_all(brokers, topic, [(probe, "probe") for probe in probes])
+        emit_all(backend, topic, [(probe, "probe") for probe in probes])
         wait_until(lambda: all(table_value(p, probe) == round_number for probe in probes), message="probes counted")
         assert sum(p.get(key) or 0 for key in keys) == 10
         running.stop()
 
-    first = processor(brokers, graph, state_dir)
-    emit_all(brokers, topic, [(keys[i % len(keys)], f"m{i}") for i in range(10)])
+    first = processor(backend, graph, state_dir)
+    emit_all(backend, topic, [(keys[i % len(keys)], f"m{i}") for i in range(10)])
     cycle(first, 1)
-    second = processor(brokers, graph, state_dir)
+    second = processor(backend, graph, state_dir)
     cycle(second, 2)
     cycle(second, 3)  # the same Processor object runs again
-    cycle(processor(brokers, graph, state_dir), 4)
+    cycle(processor(backend, graph, state_dir), 4)
     assert len([key for key in calls.items() if key in keys]) == 10
 
 
-def test_b15_only_the_failed_message_is_processed_again(brokers: str, names: Names, state_dir: Path,
+def test_b15_only_the_failed_message_is_processed_again(backend: Backend, names: Names, state_dir: Path,
                                                         start: Start) -> None:
     topic, group = names("in"), names("g")
     calls: collections.Counter[str] = collections.Counter()
@@ -341,11 +351,11 @@ def test_b15_only_the_failed_message_is_processed_again(brokers: str, names: Nam
         count(ctx, msg)
 
     graph = define_group(group, Input(topic, codec.String(), fail_once_on_2), Persist(codec.Int64()))
-    running = start(processor(brokers, graph, state_dir))
-    emit_all(brokers, topic, [("k", "1"), ("k", "2")])
+    running = start(processor(backend, graph, state_dir))
+    emit_all(backend, topic, [("k", "1"), ("k", "2")])
     assert "first attempt at message 2 fails" in str(failure(running))
 
-    restarted = processor(brokers, graph, state_dir)
+    restarted = processor(backend, graph, state_dir)
     start(restarted)
     wait_until(lambda: calls["2"] == 2, message="message 2 processed again")
     wait_until(lambda: table_value(restarted, "k") == 2, message="count 2 for k")
@@ -355,7 +365,7 @@ def test_b15_only_the_failed_message_is_processed_again(brokers: str, names: Nam
 # -- B31: nil handling ----------------------------------------------------------------------------
 
 
-def test_b31_tombstone_is_committed_without_calling_the_callback(brokers: str, names: Names, state_dir: Path,
+def test_b31_tombstone_is_committed_without_calling_the_callback(backend: Backend, names: Names, state_dir: Path,
                                                                  start: Start) -> None:
     topic, group = names("in"), names("g")
     seen = Seen()
@@ -363,17 +373,17 @@ def test_b31_tombstone_is_committed_without_calling_the_callback(brokers: str, n
     def record(ctx: Context, msg: Any) -> None:
         seen.add((ctx.key, msg))
 
-    start(processor(brokers, define_group(group, Input(topic, codec.String(), record)), state_dir))
-    [tombstone] = emit_all(brokers, topic, [("k", None)])
-    wait_committed(brokers, group, topic, tombstone.partition, tombstone.offset + 1)
+    start(processor(backend, define_group(group, Input(topic, codec.String(), record)), state_dir))
+    [tombstone] = emit_all(backend, topic, [("k", None)])
+    wait_committed(backend, group, topic, tombstone.partition, tombstone.offset + 1)
     assert seen.items() == []
-    emit_all(brokers, topic, [("k", "after")])
+    emit_all(backend, topic, [("k", "after")])
     assert seen.wait_for(1) == [("k", "after")]
 
 
 @pytest.mark.parametrize(("nil_handling", "expected"), [("process", None), (NilHandling.DECODE, "")])
 def test_b31_nil_handling_passes_tombstones_to_the_callback(
-    brokers: str, names: Names, state_dir: Path, start: Start, nil_handling: NilHandling | str, expected: Any,
+    backend: Backend, names: Names, state_dir: Path, start: Start, nil_handling: NilHandling | str, expected: Any,
 ) -> None:
     topic, group = names("in"), names("g")
     seen = Seen()
@@ -382,7 +392,7 @@ def test_b31_nil_handling_passes_tombstones_to_the_callback(
         seen.add((ctx.key, msg))
 
     graph = define_group(group, Input(topic, codec.String(), record))
-    start(processor(brokers, graph, state_dir, nil_handling=nil_handling))
-    [tombstone] = emit_all(brokers, topic, [("k", None), ("k", "after")])[:1]
+    start(processor(backend, graph, state_dir, nil_handling=nil_handling))
+    [tombstone] = emit_all(backend, topic, [("k", None), ("k", "after")])[:1]
     assert seen.wait_for(2) == [("k", expected), ("k", "after")]
-    wait_committed(brokers, group, topic, tombstone.partition, tombstone.offset + 2)
+    wait_committed(backend, group, topic, tombstone.partition, tombstone.offset + 2)
