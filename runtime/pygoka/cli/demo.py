@@ -166,7 +166,8 @@ def handle(args: argparse.Namespace) -> int:
                 server.start()
                 print(f"View served at http://{args.http_host}:{server.port}/tables/{demo.view.table}/", flush=True)
             deadline = time.monotonic() + args.duration
-            while not demo.stop.is_set() and not demo.failed.is_set() and time.monotonic() < deadline:
+            while (not demo.stop.is_set() and not demo.failed.is_set() and demo.view.error is None
+                   and time.monotonic() < deadline):
                 demo.stop.wait(min(1.0, max(0.0, deadline - time.monotonic())))
                 if demo.view.recovered():
                     print(demo.report(), flush=True)
