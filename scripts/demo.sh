@@ -79,6 +79,7 @@ mkdir -p "$DEMO_DIR"
 
 say "examples/2-clicks for ${SECONDS_TO_RUN} s: emitter -> processor group 'mini-group' (RocksDB) -> view"
 echo "each [view] line: clicks emitted and processed by this run, then the counts the view holds"
+echo "(lines starting with % are librdkafka's log: retries while a fresh broker sets itself up)"
 "$PYTHON" -u examples/2-clicks/main.py --brokers "$PYGOKA_BROKERS" --state-dir "$DEMO_DIR/state" \
     --port "$HTTP_PORT" --duration "$SECONDS_TO_RUN" --quiet >"$LOG" 2>&1 &
 example_pid=$!
