@@ -40,6 +40,9 @@ class Processor:
         self._lock = threading.Lock()
         self._runner: GroupRunner | None = None
         self._storage: StorageBuilder | None = None
+        #: error is what the last run() raised (None while running or after a clean stop); failures counts them.
+        self.error: BaseException | None = None
+        self.failures = 0
         if self.options.tester is not None:
             self.options.tester.register_processor(self)
 
@@ -49,6 +52,7 @@ class Processor:
             if self._runner is not None:
                 raise PygokaError(f"processor of group '{self.graph.group}' is already running")
             self._stop.clear()
+            self.error = None
             partitions = self._setup_topics()
             runner = GroupRunner(self.brokers, self.graph, self.options, self._storage_builder(), partitions,
                                  self._stop)
@@ -56,6 +60,10 @@ class Processor:
         restore = self._install_signal_handlers()
         try:
             runner.execute()
+        except BaseException as exc:
+            self.error = exc
+            self.failures += 1
+            raise
         finally:
             restore()
             with self._lock:
@@ -115,12 +123,20 @@ class Processor:
     def partition_runs(self) -> list[PartitionRun]:
         """partition_runs are the active partitions with their offsets and states, for monitoring."""
         runner = self._runner
-        return [runner.runs[n] for n in sorted(runner.runs)] if runner is not None else []
+        # A copy: a rebalance on the runner's thread may change runs while a monitor reads them.
+        runs = dict(runner.runs) if runner is not None else {}
+        return [runs[n] for n in sorted(runs)]
 
     def table_partitions(self) -> list[PartitionTable]:
         """table_partitions are the open group table partitions (active and standby)."""
         runner = self._runner
-        return [runner.tables[n] for n in sorted(runner.tables)] if runner is not None else []
+        tables = dict(runner.tables) if runner is not None else {}
+        return [tables[n] for n in sorted(tables)]
+
+    def end_offsets(self) -> dict[tuple[str, int], int]:
+        """end_offsets are the last seen high watermarks of the active input partitions (for lag)."""
+        runner = self._runner
+        return runner.cached_end_offsets() if runner is not None else {}
 
     def _require_runner(self) -> GroupRunner:
         runner = self._runner

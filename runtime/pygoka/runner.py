@@ -6,6 +6,7 @@ recovery work and deferred commits completed by user threads, which reach it thr
 
 from __future__ import annotations
 
+import bisect
 import logging
 import queue
 import threading
@@ -43,6 +44,8 @@ _TRANSIENT_ERRORS = {
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.NETWORK_EXCEPTION,
 }
 _VISIT_CHUNK = 5000
+#: Upper bounds (seconds) of the checkpoint duration histogram exported by pygoka.web at /metrics.
+CHECKPOINT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 
 @dataclass
@@ -118,6 +121,11 @@ class GroupRunner(ContextHost):
         self._commit_pending = False
         self._last_checkpoint = time.monotonic()
         self.commit_seconds = 0.0
+        # Checkpoint durations per bucket of CHECKPOINT_BUCKETS (the last counts those above them all).
+        self.checkpoint_counts = [0] * (len(CHECKPOINT_BUCKETS) + 1)
+        self.checkpoint_seconds_sum = 0.0
+        self._end_offsets: dict[tuple[str, int], int] = {}
+        self._end_offsets_due = 0.0
         self.consumer: Any = None
         self.producer: Any = None
         self.reader = TableReader(
@@ -140,6 +148,8 @@ class GroupRunner(ContextHost):
                 self._raise_async_failure()
                 if self._visit is not None or not self.visits.empty():
                     self._visit_step()
+                if time.monotonic() >= self._end_offsets_due:
+                    self._refresh_end_offsets()
                 if (self._uncommitted or self._commit_pending) and (
                     self._uncommitted >= self.options.max_uncommitted
                     or time.monotonic() - self._last_checkpoint >= self.options.commit_interval
@@ -330,6 +340,34 @@ class GroupRunner(ContextHost):
         self._uncommitted = 0
         self._last_checkpoint = time.monotonic()
         self.commit_seconds = self._last_checkpoint - started
+        self.checkpoint_counts[bisect.bisect_left(CHECKPOINT_BUCKETS, self.commit_seconds)] += 1
+        self.checkpoint_seconds_sum += self.commit_seconds
+
+    def cached_end_offsets(self) -> dict[tuple[str, int], int]:
+        """cached_end_offsets are the high watermarks of the active input partitions, for monitors' lag.
+
+        Any thread may call it: it returns what the runner's thread last read (at most a second ago).
+        """
+        return self._end_offsets
+
+    def _refresh_end_offsets(self) -> None:
+        """Read the active input partitions' high watermarks from librdkafka's fetch state.
+
+        cached=True makes no request: fetch responses (long polls, also when idle) keep the values fresh;
+        partitions paused for recovery or not fetched yet are left out. This runs on the runner's thread
+        because the consumer's methods block while another thread is inside consume().
+        """
+        self._end_offsets_due = time.monotonic() + 1.0
+        result: dict[tuple[str, int], int] = {}
+        for number in self.runs:
+            for topic in self.consumed:
+                try:
+                    _, high = self.consumer.get_watermark_offsets(TopicPartition(topic, number), cached=True)
+                except KafkaException:
+                    continue
+                if high >= 0:
+                    result[(topic, number)] = high
+        self._end_offsets = result  # rebound, never mutated: readers on other threads see a whole dict
 
     def _commit(self, offsets: list[TopicPartition]) -> bool:
         try:

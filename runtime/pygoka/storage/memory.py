@@ -35,6 +35,10 @@ class MemoryStorage:
     def offset(self) -> int | None:
         return self._offset
 
+    def size_estimate(self) -> int:
+        """size_estimate is the number of keys, for monitoring."""
+        return len(self._data)
+
     def iterate(self, start: bytes | None = None, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         with self._lock:
             keys = sorted(self._data)

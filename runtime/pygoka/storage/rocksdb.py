@@ -75,6 +75,13 @@ class RocksDBStorage:
         offset: int = _OFFSET.unpack(raw)[0]
         return offset
 
+    def size_estimate(self) -> int:
+        """size_estimate is RocksDB's estimate of the number of keys, for monitoring (0 once closed)."""
+        if self._closed:
+            return 0
+        estimate: int | None = self._db.property_int_value("rocksdb.estimate-num-keys")
+        return estimate or 0
+
     def iterate(self, start: bytes | None = None, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
         items: Any = self._db.items(from_key=start) if start is not None else self._db.items()
         for key, value in items:

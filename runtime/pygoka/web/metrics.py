@@ -1,0 +1,128 @@
+"""Prometheus metrics: a custom collector that reads the monitored objects' state at scrape time.
+
+Nothing is counted per message for these metrics: the runner's own counters (PartitionRun.processed,
+table offsets, the per-checkpoint duration buckets) are turned into metric families when scraped.
+Per-partition counters restart when a partition is assigned again, which Prometheus treats as a
+counter reset.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from pygoka.runner import CHECKPOINT_BUCKETS
+from pygoka.table import PartitionState, PartitionTable
+from pygoka.web.monitor import Monitor, processor_table, recovery_progress, runner_of, table_size
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_STATES = [state.value for state in PartitionState]
+
+
+class _TableFamilies:
+    """_TableFamilies are the metric families describing table partitions, of processors and views."""
+
+    labels = ["source", "table", "partition"]
+
+    def __init__(self) -> None:
+        self.offset = GaugeMetricFamily("pygoka_table_offset", "Table topic offset of the last stored update.",
+                                        labels=self.labels)
+        self.high_watermark = GaugeMetricFamily(
+            "pygoka_table_high_watermark", "End of the table topic partition that recovery catches up with.",
+            labels=self.labels)
+        self.progress = GaugeMetricFamily("pygoka_table_recovery_progress",
+                                          "Recovery progress of a table partition from 0 to 1.", labels=self.labels)
+        self.keys = GaugeMetricFamily("pygoka_table_keys_estimate",
+                                      "Estimated number of keys in the local table partition.", labels=self.labels)
+        self.state = GaugeMetricFamily("pygoka_table_state", "1 for the state a table partition is in.",
+                                       labels=[*self.labels, "state"])
+
+    def add(self, source: str, table: PartitionTable) -> None:
+        labels = [source, table.topic, str(table.partition)]
+        offset = table.offset()
+        if offset is not None:
+            self.offset.add_metric(labels, offset)
+        if table.high_watermark is not None:
+            self.high_watermark.add_metric(labels, table.high_watermark)
+        self.progress.add_metric(labels, recovery_progress(table))
+        size = table_size(table)
+        if size is not None:
+            self.keys.add_metric(labels, size)
+        for state in _STATES:
+            self.state.add_metric([*labels, state], 1.0 if table.state.value == state else 0.0)
+
+    def families(self) -> list[Metric]:
+        return [self.offset, self.high_watermark, self.progress, self.keys, self.state]
+
+
+class PygokaCollector(Collector):
+    """PygokaCollector yields the metrics of a Monitor's processors and views when scraped."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor = monitor
+
+    def collect(self) -> Iterator[Metric]:
+        processed = CounterMetricFamily("pygoka_messages_processed", "Messages processed by an active partition.",
+                                        labels=["group", "partition"])
+        rate = GaugeMetricFamily("pygoka_messages_per_second", "Messages processed per second (1 s samples).",
+                                 labels=["group", "partition"])
+        lag = GaugeMetricFamily("pygoka_consumer_lag", "Messages of an input partition not yet processed.",
+                                labels=["group", "topic", "partition"])
+        failures = CounterMetricFamily("pygoka_processor_failures", "Processor runs that ended with an error.",
+                                       labels=["group"])
+        running = GaugeMetricFamily("pygoka_processor_running", "1 while the processor runs.", labels=["group"])
+        recovered = GaugeMetricFamily("pygoka_recovered", "1 once a processor or view has recovered.",
+                                      labels=["source", "name"])
+        view_failed = GaugeMetricFamily("pygoka_view_failed", "1 when a view's run() failed.", labels=["table"])
+        checkpoints = HistogramMetricFamily("pygoka_checkpoint_seconds",
+                                            "Duration of checkpoints (flush, table write, offset commit).",
+                                            labels=["group"])
+        tables = _TableFamilies()
+        monitor = self.monitor
+        for processor in monitor.processors:
+            group = processor.graph.group
+            state = monitor.processor_state(processor)
+            failures.add_metric([group], processor.failures)
+            running.add_metric([group], 1.0 if state["status"] == "running" else 0.0)
+            recovered.add_metric(["processor", group], 1.0 if state["recovered"] else 0.0)
+            for partition in state["partitions"]:
+                labels = [group, str(partition["partition"])]
+                processed.add_metric(labels, partition["processed"])
+                rate.add_metric(labels, partition["rate"])
+                for item in partition["inputs"]:
+                    if item["lag"] is not None:
+                        lag.add_metric([group, item["topic"], str(partition["partition"])], item["lag"])
+            if processor_table(processor) is not None:
+                for table in processor.table_partitions():
+                    tables.add(f"processor:{group}", table)
+            runner = runner_of(processor)
+            if runner is not None:
+                counts = list(runner.checkpoint_counts)
+                cumulative, buckets = 0, []
+                for bound, count in zip([*map(str, CHECKPOINT_BUCKETS), "+Inf"], counts, strict=True):
+                    cumulative += count
+                    buckets.append((bound, float(cumulative)))
+                checkpoints.add_metric([group], buckets, runner.checkpoint_seconds_sum)
+        for view in monitor.views:
+            recovered.add_metric(["view", view.table], 1.0 if view.recovered() else 0.0)
+            view_failed.add_metric([view.table], 1.0 if view.error is not None else 0.0)
+            for table in view.partitions():
+                tables.add("view", table)
+        yield from [processed, rate, lag, failures, running, recovered, view_failed, checkpoints]
+        yield from tables.families()
+
+
+def build_registry(monitor: Monitor) -> CollectorRegistry:
+    """build_registry is a registry of its own per server (with process metrics), so servers never clash."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(PygokaCollector(monitor))
+    ProcessCollector(registry=registry)
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    """render is the text exposition of a registry, as served at /metrics."""
+    return generate_latest(registry)
