@@ -28,7 +28,7 @@ function renderProcessor(p) {
   if (p.error) box.append(el("pre", { class: "error" }, p.error));
   const table = el("table", { class: "partitions" });
   table.append(header(["partition", "state", "processed", "msg/s", "lag", "next offset", "table offset",
-                       "high watermark", "recovery", "keys"]));
+                       "recovery end", "recovery", "keys"]));
   for (const part of p.partitions) {
     const next = part.inputs.map((i) => `${i.topic}: ${i.next_offset ?? "–"}`).join(", ");
     const t = part.table || {};
@@ -61,7 +61,7 @@ function renderView(v) {
   box.append(el("h2", {}, `view ${v.table} `, badge("status", v.error ? "failed" : v.recovered ? "running" : "recovering")));
   if (v.error) box.append(el("pre", { class: "error" }, v.error));
   const table = el("table", { class: "partitions" });
-  table.append(header(["partition", "state", "offset", "high watermark", "recovery", "keys"]));
+  table.append(header(["partition", "state", "offset", "recovery end", "recovery", "keys"]));
   for (const t of v.partitions) {
     const tr = el("tr", { class: "partition", "data-partition": t.partition, "data-state": t.state });
     for (const cell of tableRow(t)) tr.append(el("td", {}, cell));

@@ -1,0 +1,72 @@
+"""The monitor page in headless Chromium: partitions of a running processor, and a table query from the form."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import Running, wait_until
+from playwright.sync_api import sync_playwright
+from pygoka.web import MonitorServer
+from web_helpers import USERS, ClickApp, expected_counts, get_json
+
+pytestmark = pytest.mark.kafka
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CLICKS = [(USERS[i % 4], f"click-{i}") for i in range(10)]
+
+
+def test_monitor_page_shows_partitions_and_answers_queries(brokers: str, names: Callable[[str], str],
+                                                            tmp_path: Path, start: Callable[[Any], Running]) -> None:
+    """The page lists both partitions as running with their processed counts; the form returns a count."""
+    assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run scripts/lib/chromium.sh"
+    app = ClickApp(brokers, names("browser-group"), names("browser-clicks"))
+    app.emit(CLICKS)
+    processor = app.processor(tmp_path / "state")
+    server = MonitorServer(host="127.0.0.1", port=0)
+    server.attach_processor(processor)
+    server.start()
+    try:
+        start(processor)
+        wait_until(lambda: get_json(f"{server.url}/readyz")[0] == 200, message="processor recovered")
+        wait_until(lambda: sum(p["processed"] for p in get_json(f"{server.url}/api/state")[1]["processors"][0]
+                               ["partitions"]) == len(CLICKS), message="clicks processed")
+        counts = expected_counts(CLICKS)
+        with sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 700})
+                page.goto(server.url)
+                rows = page.locator(f'div.processor[data-group="{app.group}"] tr.partition')
+                rows.nth(1).wait_for(timeout=15_000)
+                assert rows.count() == 2
+                assert [rows.nth(i).get_attribute("data-state") for i in range(2)] == ["running", "running"]
+                assert [rows.nth(i).locator("td").nth(0).inner_text() for i in range(2)] == ["0", "1"]
+                processed = [int(rows.nth(i).locator("td").nth(2).inner_text()) for i in range(2)]
+                assert sum(processed) == len(CLICKS)
+
+                page.select_option("#query-table", app.table)
+                page.fill("#query-key", "alice")
+                page.click("#query-submit")
+                result = page.locator('#query-result[data-status="200"]')
+                result.wait_for(timeout=10_000)
+                assert f'"value": {counts["alice"]}' in result.inner_text()
+
+                page.fill("#query-key", "nobody")
+                page.click("#query-submit")
+                page.locator('#query-result[data-status="404"]').wait_for(timeout=10_000)
+
+                page.fill("#query-key", "alice")
+                page.click("#query-submit")
+                result.wait_for(timeout=10_000)
+                screenshot = tmp_path / "monitor.png"
+                page.screenshot(path=str(screenshot), full_page=True)
+                assert screenshot.stat().st_size > 10_000
+            finally:
+                browser.close()
+    finally:
+        server.stop()
