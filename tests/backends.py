@@ -7,12 +7,15 @@ so a test's code and assertions are the same on both. On the tester, processors 
 tester's in-memory storage; the test's `start` fixture runs them exactly as on Kafka, and waits with
 conftest.wait_until (the tester's own quiescence waiting is not needed for that).
 
-Kafka-only tests (parametrised with KAFKA_ONLY, or still taking `brokers`), because the tester does
-not simulate what they need:
+Tests on both: test_context.py, test_delivery.py, test_partitions.py's B19 and test_reconnect.py's
+run()-again test. Kafka-only tests (a
+`backend` test parametrised indirectly with ["kafka"], or a test taking `brokers`), because the tester
+does not simulate what they need:
 - test_delivery.py test_b7_failed_produce_stops_the_processor_without_committing: failed deliveries
   (a broker rejecting a record by max.message.bytes, a client limit on message size);
-- test_partitions.py, test_reconnect.py, test_static_membership.py: several instances in separate
-  processes, broker outages, session timeouts (on_lost), compaction and Kafka topic configurations.
+- the other tests of test_partitions.py, test_reconnect.py and test_static_membership.py: several
+  instances in separate processes, broker outages, session timeouts (on_lost), compaction and Kafka
+  topic configurations.
 """
 
 from __future__ import annotations
@@ -29,8 +32,6 @@ from pygoka.topic_manager import TopicManager
 
 #: BACKENDS are the names of the backends, the parameters of the `backend` fixture.
 BACKENDS = ["kafka", "tester"]
-#: KAFKA_ONLY parametrises a test taking `backend` with the Kafka backend alone.
-KAFKA_ONLY = pytest.mark.parametrize("backend", ["kafka"], indirect=True)
 #: TESTER_PARTITIONS is the count of topics the tester creates on the fly (as the tests' PARTITIONS).
 TESTER_PARTITIONS = 2
 

@@ -1,6 +1,8 @@
 """Partitions, rebalancing and recovery against a real Kafka (B16, B18, B19, B20, B23-B27, B29).
 
 Behaviours about several processor instances run each instance in its own process (tests/procs.py).
+B19 needs one instance and also runs on the Tester (tests/backends.py); the others need several
+instances, Kafka's topic configurations or a broker outage, which the Tester does not simulate.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -43,9 +45,12 @@ from pygoka.storage.memory import MemoryStorageBuilder
 from pygoka.storage.rocksdb import RocksDBStorageBuilder
 from pygoka.topic_manager import KafkaTopicManager
 
+if TYPE_CHECKING:
+    from backends import Backend
+
 pytestmark = pytest.mark.kafka
-# own_broker, a broker of this test's own.
-pytest_plugins = ["kafka_broker"]
+# own_broker: a broker of a test's own; backend: Kafka or the Tester (B19 runs on both).
+pytest_plugins = ["kafka_broker", "backends"]
 #: Kafka runs scripts/kafka.sh commands on that broker (kafka_broker.Kafka).
 Kafka = Callable[..., None]
 
@@ -297,7 +302,7 @@ def read_all(brokers: str, topic: str, expected: int, timeout: float = 30.0) -> 
 
 
 def test_b19_sum_over_several_inputs_with_sync_and_async_emits(
-        brokers: str, names: Callable[[str], str], state_dir: Path, tmp_path: Path, start: Start) -> None:
+        backend: Backend, names: Callable[[str], str], state_dir: Path, tmp_path: Path, start: Start) -> None:
     """B19: random sync and async emits to three inputs; processor.get and view.get equal each key's sum."""
     topics, group = [names(f"numbers{i}") for i in range(3)], names("b19")
 
@@ -305,8 +310,8 @@ def test_b19_sum_over_several_inputs_with_sync_and_async_emits(
         ctx.set_value((ctx.value() or 0) + number)
 
     graph = define_group(group, Inputs(topics, codec.Int64(), add), Persist(codec.Int64()))
-    emitters = {t: Emitter(brokers, t, codec.Int64(), partitions=4) for t in topics}
-    processor = Processor(brokers, graph, state_dir=state_dir, commit_interval=0.2)
+    emitters = {t: backend.emitter(t, codec.Int64(), partitions=4) for t in topics}
+    processor = backend.processor(graph, state_dir=state_dir, commit_interval=0.2)
     start(processor)
     wait_until(lambda: processor.recovered() and len(processor.active_partitions()) == 4, message="recovered")
 
@@ -326,7 +331,7 @@ def test_b19_sum_over_several_inputs_with_sync_and_async_emits(
         future.result(30)
 
     wait_until(lambda: {k: processor.get(k) for k in sums} == sums, timeout=60, message="processor sums")
-    view = View(brokers, group_table(group), codec.Int64(), state_dir=tmp_path / "view")
+    view = backend.view(group_table(group), codec.Int64(), state_dir=tmp_path / "view")
     view.start()
     try:
         assert view.wait_recovered(60)

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from conftest import Running, wait_until
@@ -18,9 +18,12 @@ from pygoka import Context, Emitter, Input, Persist, ProcessingError, Processor,
 from pygoka.kafka.config import admin_config
 from pygoka.topic_manager import KafkaTopicManager
 
+if TYPE_CHECKING:
+    from backends import Backend
+
 pytestmark = pytest.mark.kafka
-# own_broker, a broker of this test's own.
-pytest_plugins = ["kafka_broker"]
+# own_broker: a broker of a test's own; backend: Kafka or the Tester.
+pytest_plugins = ["kafka_broker", "backends"]
 #: Kafka runs scripts/kafka.sh commands on that broker (kafka_broker.Kafka).
 Kafka = Callable[..., None]
 
@@ -98,11 +101,15 @@ def test_processor_reconnects_after_a_broker_outage(own_broker: tuple[str, Kafka
     running.stop()
 
 
-def test_run_can_be_called_again_after_a_failure(brokers: str, names: Callable[[str], str], tmp_path: Path,
+def test_run_can_be_called_again_after_a_failure(backend: Backend, names: Callable[[str], str], tmp_path: Path,
                                                  start: Start) -> None:
-    """A processor whose run() raised ProcessingError runs again, once the cause is fixed, and continues."""
+    """A processor whose run() raised ProcessingError runs again once the cause is fixed, and continues."""
     clicks, group = names("clicks"), names("rerun")
-    KafkaTopicManager(admin_config(brokers)).ensure_stream(clicks, 2)
+    manager = backend.topic_manager()
+    try:
+        manager.ensure_stream(clicks, 2)
+    finally:
+        manager.close()
     broken = threading.Event()
     broken.set()
 
@@ -112,10 +119,10 @@ def test_run_can_be_called_again_after_a_failure(brokers: str, names: Callable[[
         count(ctx, msg)
 
     graph = define_group(group, Input(clicks, codec.String(), fragile_count), Persist(codec.Int64()))
-    processor = Processor(brokers, graph, state_dir=tmp_path / "state", commit_interval=0.2,
+    processor = backend.processor(graph, state_dir=tmp_path / "state", commit_interval=0.2,
                           consumer_config=dict(FAST_REBALANCE))
     running = start(processor)
-    with Emitter(brokers, clicks, codec.String()) as emitter:
+    with backend.emitter(clicks, codec.String()) as emitter:
         for value in ["one", "poison", "two"]:
             emitter.emit_sync("k", value, timeout=30)
     running.join(60)
@@ -125,7 +132,7 @@ def test_run_can_be_called_again_after_a_failure(brokers: str, names: Callable[[
     broken.clear()
     again = start(processor)  # the same Processor object
     wait_until(counts_are(processor, {"k": 3}), 60, message="the poison message and the rest counted")
-    with Emitter(brokers, clicks, codec.String()) as emitter:
+    with backend.emitter(clicks, codec.String()) as emitter:
         emitter.emit_sync("k", "three", timeout=30)
     wait_until(counts_are(processor, {"k": 4}), 60, message="counting continues")
     again.stop()
