@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/venv.sh
+bash scripts/lib/chromium.sh
 
 export PYGOKA_KAFKA_PORT="${PYGOKA_KAFKA_PORT:-9092}"
 export PYGOKA_BROKERS="127.0.0.1:${PYGOKA_KAFKA_PORT}"
