@@ -33,9 +33,13 @@ class RocksDBStorage:
 
     def __init__(self, path: Path, options: Options) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
         self._options = options
-        self._owner = _lock_owner(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._owner = _lock_owner(path)
+        except OSError as exc:
+            # An unusable state directory is a storage failure (exit code 4 of `pygoka run`), not a crash.
+            raise StorageError(f"cannot create RocksDB storage at {path}: {exc}") from exc
         try:
             self._db = _open_or_rebuild(path, options)
         except BaseException:
