@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from concurrent.futures import Future
 from typing import Any
 
 from pygoka.errors import NotRunningError, PygokaError
@@ -14,7 +13,7 @@ from pygoka.kafka.config import admin_config
 from pygoka.options import ProcessorOptions, default_state_dir
 from pygoka.partition import PartitionRun
 from pygoka.partitioner import partition_for
-from pygoka.runner import GroupRunner, VisitJob
+from pygoka.runner import GroupRunner
 from pygoka.storage.base import StorageBuilder
 from pygoka.storage.rocksdb import RocksDBStorageBuilder
 from pygoka.table import PartitionTable
@@ -111,9 +110,7 @@ class Processor:
         """visit_all calls visitor name for every key of the active partitions; returns the keys visited."""
         runner = self._require_runner()
         self.graph.visitor(name)
-        job = VisitJob(name, meta, Future())
-        runner.visits.put(job)
-        return job.future.result(timeout)
+        return runner.visits.submit(name, meta).result(timeout)
 
     def active_partitions(self) -> list[int]:
         """active_partitions are the partition numbers this instance processes now."""

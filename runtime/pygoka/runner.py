@@ -11,9 +11,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import Future
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -29,6 +27,7 @@ from pygoka.storage.base import StorageBuilder
 from pygoka.table import PartitionState, PartitionTable
 from pygoka.table_reader import TableReader
 from pygoka.view import View
+from pygoka.visit import Visits
 
 log = logging.getLogger("pygoka.processor")
 
@@ -43,43 +42,8 @@ _TRANSIENT_ERRORS = {
     KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR, KafkaError.REQUEST_TIMED_OUT,
     KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.NETWORK_EXCEPTION,
 }
-_VISIT_CHUNK = 5000
 #: Upper bounds (seconds) of the checkpoint duration histogram exported by pygoka.web at /metrics.
 CHECKPOINT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-@dataclass
-class _VisitMessage:
-    """_VisitMessage stands in for the message of a visitor's context."""
-
-    partition_number: int
-
-    def topic(self) -> str:
-        return ""
-
-    def partition(self) -> int:
-        return self.partition_number
-
-    def offset(self) -> int:
-        return -1
-
-    def timestamp(self) -> tuple[int, int]:
-        return (0, int(time.time() * 1000))
-
-    def headers(self) -> None:
-        return None
-
-
-@dataclass
-class VisitJob:
-    """VisitJob is a pending Processor.visit_all: a visitor run over the active partitions' keys."""
-
-    name: str
-    meta: Any
-    future: Future[int]
-    partitions: list[int] | None = None
-    keys: Iterator[tuple[int, bytes]] | None = None
-    visited: int = 0
 
 
 class GroupRunner(ContextHost):
@@ -109,8 +73,7 @@ class GroupRunner(ContextHost):
         self.tables: dict[int, PartitionTable] = {}
         self.join_tables: dict[tuple[str, int], PartitionTable] = {}
         self.assigned_once = False
-        self.visits: queue.Queue[VisitJob] = queue.Queue()
-        self._visit: VisitJob | None = None
+        self.visits = Visits()
         self._events: queue.Queue[tuple[PartitionRun, PartitionTable]] = queue.Queue()
         self._async_failure: BaseException | None = None
         self._delivery_error: ProcessingError | None = None
@@ -146,8 +109,8 @@ class GroupRunner(ContextHost):
                     self._process_batch(messages)
                 self.producer.poll(0)
                 self._raise_async_failure()
-                if self._visit is not None or not self.visits.empty():
-                    self._visit_step()
+                if self.visits.pending():
+                    self._uncommitted += self.visits.step(self)
                 if time.monotonic() >= self._end_offsets_due:
                     self._refresh_end_offsets()
                 if (self._uncommitted or self._commit_pending) and (
@@ -214,8 +177,7 @@ class GroupRunner(ContextHost):
             table.close()
         self.tables.clear()
         self.join_tables.clear()
-        if self._visit is not None:
-            self._visit.future.set_exception(PygokaError("processor stopped during visit"))
+        self.visits.abort("stopped with the processor")
 
     # -- processing ------------------------------------------------------------------------------
 
@@ -492,9 +454,7 @@ class GroupRunner(ContextHost):
     def _deactivate(self) -> None:
         self.reader.remove_many([(t.topic, t.partition) for run in self.runs.values() for t in run.tables()])
         self.runs.clear()
-        if self._visit is not None:
-            self._visit.future.set_exception(PygokaError(f"visit '{self._visit.name}' interrupted by a rebalance"))
-            self._visit = None
+        self.visits.abort("interrupted by a rebalance")
 
     def _release_unassigned(self, active: set[int]) -> None:
         """Close (or, with hot standby, follow) the tables of partitions this instance no longer owns."""
@@ -511,45 +471,6 @@ class GroupRunner(ContextHost):
             else:
                 table.close()
                 del self.tables[number]
-
-    # -- visits ----------------------------------------------------------------------------------
-
-    def _visit_step(self) -> None:
-        if self._visit is None:
-            self._visit = self.visits.get_nowait()
-            self.checkpoint()
-            self._visit.partitions = sorted(self.runs)
-            self._visit.keys = self._visit_keys(self._visit.partitions)
-        job = self._visit
-        visitor = self.graph.visitor(job.name)
-        assert job.keys is not None
-        for _ in range(_VISIT_CHUNK):
-            item = next(job.keys, None)
-            if item is None:
-                self._visit = None
-                job.future.set_result(job.visited)
-                return
-            number, key_bytes = item
-            run = self.runs[number]
-            context = Context(self, run, _VisitMessage(number), key_bytes.decode("utf-8", "replace"), key_bytes)
-            try:
-                visitor.callback(context, job.meta)
-                context.finish()
-            except Exception as exc:
-                error = ProcessingError(f"visitor '{job.name}' failed on key {key_bytes[:40]!r}: {_describe(exc)}",
-                                        group=self.group, partition=number)
-                self._visit = None
-                job.future.set_exception(error)
-                raise error from exc
-            job.visited += 1
-            self._uncommitted += 1
-
-    def _visit_keys(self, numbers: list[int]) -> Iterator[tuple[int, bytes]]:
-        for number in numbers:
-            table = self.runs[number].table
-            assert table is not None
-            for key, _ in table.iterate():
-                yield number, key
 
 
 def _decode(codec: Codec, data: bytes) -> Any:
