@@ -1,0 +1,33 @@
+"""`python -m pygoka_operator`: run the operator with kopf (liveness at /healthz, namespaces from the env)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import kopf.cli
+
+
+def arguments(env: dict[str, str]) -> list[str]:
+    """arguments are kopf run's flags from PYGOKA_OPERATOR_* variables (the Helm chart sets them)."""
+    args = ["run", "--module", "pygoka_operator.handlers", "--module", "pygoka_operator.health",
+            f"--liveness=http://0.0.0.0:{env.get('PYGOKA_OPERATOR_HEALTH_PORT', '8080')}/healthz"]
+    namespaces = [ns.strip() for ns in env.get("PYGOKA_OPERATOR_NAMESPACES", "").split(",") if ns.strip()]
+    if namespaces:
+        args += [f"--namespace={ns}" for ns in namespaces]
+    else:
+        args.append("--all-namespaces")
+    peering = env.get("PYGOKA_OPERATOR_PEERING", "")
+    # Several replicas elect a leader through a KopfPeering object; a single replica needs none.
+    args += [f"--peering={peering}"] if peering else ["--standalone"]
+    return args
+
+
+def main() -> None:
+    """main hands over to kopf's command line."""
+    sys.argv = ["kopf", *arguments(dict(os.environ)), *sys.argv[1:]]
+    kopf.cli.main()
+
+
+if __name__ == "__main__":
+    main()

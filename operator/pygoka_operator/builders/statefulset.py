@@ -1,0 +1,24 @@
+"""The StatefulSet of a ProcessorGroup: `pygoka run <graph>` with RocksDB on a volume claim per pod."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pygoka_operator.builders.labels import labels, selector_labels
+from pygoka_operator.builders.pod import base_env, env_var, pod_template, statefulset
+from pygoka_operator.model import Owner, child_name, group_of
+
+
+def processor_statefulset(owner: Owner, spec: dict[str, Any], brokers: str) -> dict[str, Any]:
+    """processor_statefulset is the StatefulSet of a defaulted ProcessorGroup spec; brokers already resolved."""
+    group = group_of(owner.name, spec)
+    name = child_name("ProcessorGroup", owner.name)
+    own_labels = labels(owner.name, "processor", group)
+    secret = (spec.get("kafka") or {}).get("secretRef", {}).get("name")
+    env = [*base_env(brokers, int(spec["httpPort"]), secret),
+           env_var("PYGOKA_PARTITIONS", str(spec["partitions"])),
+           env_var("PYGOKA_HOT_STANDBY", "true" if spec.get("hotStandby") else "false")]
+    template = pod_template(labels=own_labels, image=str(spec["image"]), command=["pygoka", "run", str(spec["graph"])],
+                            env=env, http_port=int(spec["httpPort"]), spec=spec)
+    return statefulset(owner=owner, name=name, labels=own_labels, selector=selector_labels(owner.name, "processor"),
+                       service=name, replicas=int(spec["replicas"]), template=template, storage=spec["storage"])

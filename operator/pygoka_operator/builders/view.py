@@ -1,0 +1,32 @@
+"""The StatefulSet of a View: every pod holds the whole table on its volume and serves the query API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pygoka_operator.builders.labels import labels, selector_labels
+from pygoka_operator.builders.pod import base_env, pod_template, statefulset
+from pygoka_operator.model import Owner, child_name, view_table
+
+#: VIEW_HTTP_PORT is the container port of a view's HTTP server; the Service maps spec.servicePort to it.
+VIEW_HTTP_PORT = 8080
+
+
+def view_command(spec: dict[str, Any]) -> list[str]:
+    """view_command runs the user's graph, or the built-in query server for the table and codec."""
+    if spec.get("graph"):
+        return ["pygoka", "run", str(spec["graph"])]
+    return ["pygoka", "run", "--view", view_table(spec), "--codec", str(spec.get("codec", "bytes"))]
+
+
+def view_statefulset(owner: Owner, spec: dict[str, Any], brokers: str, default_image: str) -> dict[str, Any]:
+    """view_statefulset is the StatefulSet of a defaulted View spec."""
+    name = child_name("View", owner.name)
+    own_labels = labels(owner.name, "view", spec.get("group"))
+    secret = (spec.get("kafka") or {}).get("secretRef", {}).get("name")
+    template = pod_template(labels=own_labels, image=str(spec.get("image") or default_image),
+                            command=view_command(spec), env=base_env(brokers, VIEW_HTTP_PORT, secret),
+                            http_port=VIEW_HTTP_PORT, spec=spec)
+    return statefulset(owner=owner, name=name, labels=own_labels, selector=selector_labels(owner.name, "view"),
+                       service=f"{name}-headless", replicas=int(spec["replicas"]), template=template,
+                       storage=spec["storage"])

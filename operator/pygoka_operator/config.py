@@ -1,0 +1,31 @@
+"""The operator's own settings, from environment variables the Helm chart sets."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OperatorConfig:
+    """OperatorConfig holds the defaults a resource's spec may leave out."""
+
+    #: brokers are the default Kafka bootstrap servers (PYGOKA_OPERATOR_BROKERS).
+    brokers: str = ""
+    #: runtime_image runs Views without spec.image (PYGOKA_OPERATOR_RUNTIME_IMAGE).
+    runtime_image: str = "ghcr.io/pygoka/pygoka-runtime:0.1.0"
+    #: interval is the seconds between level-based reconciliations (PYGOKA_OPERATOR_INTERVAL).
+    interval: float = 30.0
+    #: kafka_timeout bounds each AdminClient call (PYGOKA_OPERATOR_KAFKA_TIMEOUT).
+    kafka_timeout: float = 15.0
+
+    @classmethod
+    def from_env(cls) -> OperatorConfig:
+        """from_env reads PYGOKA_OPERATOR_* variables."""
+        default = cls()
+        return cls(
+            brokers=os.environ.get("PYGOKA_OPERATOR_BROKERS", default.brokers),
+            runtime_image=os.environ.get("PYGOKA_OPERATOR_RUNTIME_IMAGE", default.runtime_image),
+            interval=float(os.environ.get("PYGOKA_OPERATOR_INTERVAL", default.interval)),
+            kafka_timeout=float(os.environ.get("PYGOKA_OPERATOR_KAFKA_TIMEOUT", default.kafka_timeout)),
+        )

@@ -1,0 +1,163 @@
+"""kopf handlers: thin, level-based reconciliation of ProcessorGroups and Views through the pure builders."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import kopf
+from kubernetes import client, config
+
+from pygoka_operator import GROUP, MANAGER, VERSION, kube
+from pygoka_operator.builders import (
+    headless_service,
+    pod_disruption_budget,
+    processor_statefulset,
+    query_service,
+    view_statefulset,
+)
+from pygoka_operator.builders.labels import labels, selector_labels, selector_string
+from pygoka_operator.config import OperatorConfig
+from pygoka_operator.model import Owner, child_name, group_of, processor_spec, view_spec, view_table
+from pygoka_operator.status import replica_status, rollout_conditions, set_condition
+from pygoka_operator.topics import KafkaTopics, admin_config, plan_topics, reconcile_topics, status_topics
+
+log = logging.getLogger(__name__)
+SETTINGS = OperatorConfig.from_env()
+FINALIZER = "pygoka.io/finalizer"
+
+
+@kopf.on.startup()
+def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
+    """configure keeps kopf's bookkeeping in annotations: the structural status schema would prune status.kopf."""
+    settings.persistence.progress_storage = kopf.AnnotationsProgressStorage(prefix="pygoka.io")
+    settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="pygoka.io")
+    settings.persistence.finalizer = FINALIZER
+    settings.posting.level = logging.WARNING
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
+
+
+def api() -> Any:
+    return client.ApiClient()
+
+
+def kafka_settings(api_client: Any, namespace: str, spec: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """kafka_settings are the brokers and the Secret's librdkafka settings of a spec."""
+    kafka = spec.get("kafka") or {}
+    brokers = str(kafka.get("bootstrapServers") or SETTINGS.brokers)
+    if not brokers:
+        raise kopf.PermanentError("no Kafka brokers: set spec.kafka.bootstrapServers or the chart's kafka value")
+    secret = (kafka.get("secretRef") or {}).get("name")
+    return brokers, (kube.secret_settings(api_client, namespace, secret) if secret else {})
+
+
+def owner_of(body: kopf.Body) -> Owner:
+    meta = body["metadata"]
+    return Owner(str(body["kind"]), str(meta["name"]), str(meta["namespace"]), str(meta["uid"]))
+
+
+@kopf.on.create(GROUP, VERSION, "processorgroups")
+@kopf.on.update(GROUP, VERSION, "processorgroups", field="spec")
+@kopf.on.resume(GROUP, VERSION, "processorgroups")
+@kopf.timer(GROUP, VERSION, "processorgroups", interval=SETTINGS.interval, initial_delay=SETTINGS.interval)
+def reconcile_processorgroup(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """reconcile_processorgroup: topics first; the StatefulSet is only created or rolled onto ready topics."""
+    owner = owner_of(body)
+    spec = processor_spec(dict(body.get("spec") or {}))
+    generation = body["metadata"].get("generation")
+    conditions: list[dict[str, Any]] = list((body.get("status") or {}).get("conditions") or [])
+    api_client = api()
+    name = child_name("ProcessorGroup", owner.name)
+    own_labels = labels(owner.name, "processor", group_of(owner.name, spec))
+    selector = selector_labels(owner.name, "processor")
+    blocked: str | None = None
+    try:
+        brokers, secret = kafka_settings(api_client, owner.namespace, spec)
+        plan = plan_topics(owner.name, spec)
+        kafka = KafkaTopics(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout)
+        check, observed = reconcile_topics(kafka, plan, int(spec["replicationFactor"]))
+        status, reason, message = check.condition()
+        conditions = set_condition(conditions, "TopicsReady", status, reason, message, generation)
+        patch.status["topics"] = status_topics(plan, observed)
+        if not check.ready:
+            blocked = message
+    except kopf.PermanentError as exc:
+        blocked = str(exc)
+        conditions = set_condition(conditions, "TopicsReady", "Unknown", "ConfigurationError", blocked, generation)
+    except Exception as exc:  # noqa: BLE001 - Kafka or Secret trouble is reported, retried on the next timer tick
+        blocked = f"{type(exc).__name__}: {exc}"
+        conditions = set_condition(conditions, "TopicsReady", "Unknown", "KafkaError", blocked, generation)
+    kube.apply(api_client, headless_service(owner, name, own_labels, selector, int(spec["httpPort"])))
+    kube.apply(api_client, pod_disruption_budget(owner, name, own_labels, selector))
+    if blocked is None:
+        statefulset: dict[str, Any] | None = kube.apply(api_client, processor_statefulset(owner, spec, brokers))
+    else:
+        # Never roll pods onto topics that break co-partitioning: the existing StatefulSet stays as it is.
+        statefulset = kube.read(api_client, "apps/v1", "StatefulSet", owner.namespace, name)
+        kopf.warn(body, reason="ReconcileBlocked", message=blocked)
+    patch.status["conditions"] = rollout_conditions(conditions, desired=int(spec["replicas"]),
+                                                    statefulset=statefulset, generation=generation, blocked=blocked)
+    patch.status.update(replica_status(statefulset))
+    patch.status["selector"] = selector_string(selector)
+    patch.status["partitions"] = int(spec["partitions"])
+    if blocked is None:
+        patch.status["observedGeneration"] = generation
+
+
+@kopf.on.delete(GROUP, VERSION, "processorgroups")
+def delete_processorgroup(body: kopf.Body, **_: Any) -> None:
+    """delete_processorgroup deletes the group's own topics under topicDeletionPolicy: Delete (children: GC)."""
+    spec = processor_spec(dict(body.get("spec") or {}))
+    if spec["topicDeletionPolicy"] != "Delete":
+        return
+    owner = owner_of(body)
+    api_client = api()
+    try:
+        brokers, secret = kafka_settings(api_client, owner.namespace, spec)
+    except kopf.PermanentError:
+        return
+    owned = [topic.name for topic in plan_topics(owner.name, spec) if topic.owned]
+    # A failure raises: kopf retries and keeps the finalizer until the topics are really gone.
+    KafkaTopics(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout).delete(owned)
+    log.info("deleted topics %s of %s/%s", owned, owner.namespace, owner.name)
+
+
+@kopf.on.create(GROUP, VERSION, "views")
+@kopf.on.update(GROUP, VERSION, "views", field="spec")
+@kopf.on.resume(GROUP, VERSION, "views")
+@kopf.timer(GROUP, VERSION, "views", interval=SETTINGS.interval, initial_delay=SETTINGS.interval)
+def reconcile_view(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
+    """reconcile_view applies a View's StatefulSet, headless Service and query Service."""
+    owner = owner_of(body)
+    spec = view_spec(dict(body.get("spec") or {}))
+    generation = body["metadata"].get("generation")
+    conditions: list[dict[str, Any]] = list((body.get("status") or {}).get("conditions") or [])
+    api_client = api()
+    name = child_name("View", owner.name)
+    own_labels = labels(owner.name, "view", spec.get("group"))
+    selector = selector_labels(owner.name, "view")
+    blocked: str | None = None
+    statefulset: dict[str, Any] | None = None
+    try:
+        brokers, _secret = kafka_settings(api_client, owner.namespace, spec)
+    except kopf.PermanentError as exc:
+        blocked = str(exc)
+    kube.apply(api_client, headless_service(owner, f"{name}-headless", own_labels, selector, 8080))
+    kube.apply(api_client, query_service(owner, name, own_labels, selector, int(spec["servicePort"])))
+    if blocked is None:
+        statefulset = kube.apply(api_client, view_statefulset(owner, spec, brokers, SETTINGS.runtime_image))
+    else:
+        statefulset = kube.read(api_client, "apps/v1", "StatefulSet", owner.namespace, name)
+    patch.status["conditions"] = rollout_conditions(conditions, desired=int(spec["replicas"]),
+                                                    statefulset=statefulset, generation=generation, blocked=blocked)
+    patch.status.update(replica_status(statefulset))
+    patch.status["selector"] = selector_string(selector)
+    patch.status["table"] = view_table(spec)
+    if blocked is None:
+        patch.status["observedGeneration"] = generation
+
+
+__all__ = ["MANAGER", "configure", "delete_processorgroup", "reconcile_processorgroup", "reconcile_view"]
