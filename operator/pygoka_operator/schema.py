@@ -56,6 +56,7 @@ STORAGE: Schema = obj({
     "size": {**QUANTITY, "default": "1Gi", "description": "Size of each pod's RocksDB volume."},
     "storageClassName": string("Storage class of the volume claims (default: the cluster's default)."),
 }, description="Persistent volume of each pod (volumeClaimTemplates).")
+STORAGE["default"] = {}
 
 ENV: Schema = {"type": "array", "description": "Extra container environment variables (core/v1 EnvVar).",
                "items": {"type": "object", "x-kubernetes-preserve-unknown-fields": True, "required": ["name"],
@@ -90,6 +91,7 @@ AUTOSCALING: Schema = obj({
 }, description="Lag-based autoscaling (see docs/operator.md).",
    rules=[{"rule": "!has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
            "message": "autoscaling.minReplicas must be <= autoscaling.maxReplicas"}])
+AUTOSCALING["default"] = {}
 
 PROCESSOR_SPEC: Schema = obj({
     "group": string("Consumer group and table prefix; empty means metadata.name. Immutable.", default="",

@@ -21,4 +21,5 @@ def processor_statefulset(owner: Owner, spec: dict[str, Any], brokers: str) -> d
     template = pod_template(labels=own_labels, image=str(spec["image"]), command=["pygoka", "run", str(spec["graph"])],
                             env=env, http_port=int(spec["httpPort"]), spec=spec)
     return statefulset(owner=owner, name=name, labels=own_labels, selector=selector_labels(owner.name, "processor"),
-                       service=name, replicas=int(spec["replicas"]), template=template, storage=spec["storage"])
+                       service=name, replicas=int(spec["replicas"]), template=template,
+                       storage=spec.get("storage") or {})

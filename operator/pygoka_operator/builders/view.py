@@ -29,4 +29,4 @@ def view_statefulset(owner: Owner, spec: dict[str, Any], brokers: str, default_i
                             http_port=VIEW_HTTP_PORT, spec=spec)
     return statefulset(owner=owner, name=name, labels=own_labels, selector=selector_labels(owner.name, "view"),
                        service=f"{name}-headless", replicas=int(spec["replicas"]), template=template,
-                       storage=spec["storage"])
+                       storage=spec.get("storage") or {})

@@ -1,0 +1,185 @@
+"""Operator builders: the StatefulSet, Services and PDB of a full ProcessorGroup and View spec (no cluster)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pygoka_operator.builders import (
+    headless_service,
+    pod_disruption_budget,
+    processor_statefulset,
+    query_service,
+    view_statefulset,
+)
+from pygoka_operator.builders.labels import labels, selector_labels
+from pygoka_operator.builders.merge import merge
+from pygoka_operator.model import Owner, processor_spec, view_spec
+
+OWNER = Owner("ProcessorGroup", "clicks", "apps", "uid-1")
+VIEW_OWNER = Owner("View", "clicks", "apps", "uid-2")
+
+FULL_SPEC: dict[str, Any] = {
+    "group": "click-count",
+    "image": "registry.example/clicks:1",
+    "graph": "clicks.app:graph",
+    "kafka": {"bootstrapServers": "kafka:9092", "secretRef": {"name": "kafka-sasl"}},
+    "partitions": 12,
+    "inputs": ["user-clicks"],
+    "replicas": 3,
+    "storage": {"size": "5Gi", "storageClassName": "fast"},
+    "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}},
+    "env": [{"name": "LOG_FORMAT", "value": "json"}, {"name": "PYGOKA_HTTP_PORT", "value": "9999"}],
+    "hotStandby": True,
+    "podTemplate": {
+        "metadata": {"annotations": {"team": "data"}, "labels": {"app.kubernetes.io/name": "hijacked"}},
+        "spec": {"nodeSelector": {"disk": "ssd"},
+                 "containers": [{"name": "pygoka", "resources": {"limits": {"memory": "1Gi"}}},
+                                {"name": "sidecar", "image": "busybox"}]},
+    },
+}
+
+
+def sts() -> dict[str, Any]:
+    return processor_statefulset(OWNER, processor_spec(FULL_SPEC), "kafka:9092")
+
+
+def container(statefulset: dict[str, Any], name: str = "pygoka") -> dict[str, Any]:
+    found: dict[str, Any] = next(c for c in statefulset["spec"]["template"]["spec"]["containers"] if c["name"] == name)
+    return found
+
+
+def env_of(c: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e.get("value", e.get("valueFrom")) for e in c["env"]}
+
+
+def test_statefulset_metadata_labels_and_owner() -> None:
+    statefulset = sts()
+    assert statefulset["metadata"]["name"] == "clicks"
+    assert statefulset["metadata"]["namespace"] == "apps"
+    assert statefulset["metadata"]["labels"] == {
+        "app.kubernetes.io/name": "pygoka", "app.kubernetes.io/instance": "clicks",
+        "app.kubernetes.io/component": "processor", "app.kubernetes.io/managed-by": "pygoka-operator",
+        "pygoka.io/group": "click-count"}
+    assert statefulset["metadata"]["ownerReferences"] == [{
+        "apiVersion": "pygoka.io/v1alpha1", "kind": "ProcessorGroup", "name": "clicks", "uid": "uid-1",
+        "controller": True, "blockOwnerDeletion": True}]
+    assert statefulset["spec"]["replicas"] == 3
+    assert statefulset["spec"]["serviceName"] == "clicks"
+    assert statefulset["spec"]["selector"] == {"matchLabels": selector_labels("clicks", "processor")}
+
+
+def test_pod_labels_keep_matching_the_selector_despite_the_override() -> None:
+    template = sts()["spec"]["template"]
+    assert template["metadata"]["labels"]["app.kubernetes.io/name"] == "pygoka"
+    assert template["metadata"]["annotations"] == {"team": "data"}
+    for key, value in sts()["spec"]["selector"]["matchLabels"].items():
+        assert template["metadata"]["labels"][key] == value
+
+
+def test_container_command_env_and_probes() -> None:
+    c = container(sts())
+    assert c["image"] == "registry.example/clicks:1"
+    assert c["command"] == ["pygoka", "run", "clicks.app:graph"]
+    env = env_of(c)
+    assert env["PYGOKA_BROKERS"] == "kafka:9092"
+    assert env["PYGOKA_STATE_DIR"] == "/var/lib/pygoka"
+    assert env["PYGOKA_INSTANCE_ID"] == {"fieldRef": {"fieldPath": "metadata.name"}}
+    assert env["PYGOKA_PARTITIONS"] == "12"
+    assert env["PYGOKA_HOT_STANDBY"] == "true"
+    assert env["PYGOKA_KAFKA_CONFIG_DIR"] == "/etc/pygoka/kafka"
+    assert env["LOG_FORMAT"] == "json"
+    # A user's env entry of the same name overrides the generated one instead of duplicating it.
+    assert env["PYGOKA_HTTP_PORT"] == "9999"
+    assert [e["name"] for e in c["env"]].count("PYGOKA_HTTP_PORT") == 1
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"}]
+
+
+def test_security_context_and_volumes() -> None:
+    pod = sts()["spec"]["template"]["spec"]
+    c = container(sts())
+    assert pod["terminationGracePeriodSeconds"] == 60
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsUser"] != 0
+    assert c["securityContext"]["readOnlyRootFilesystem"] is True
+    assert c["securityContext"]["allowPrivilegeEscalation"] is False
+    assert c["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    mounts = {m["name"]: m for m in c["volumeMounts"]}
+    assert mounts["state"]["mountPath"] == "/var/lib/pygoka"
+    assert mounts["tmp"]["mountPath"] == "/tmp"
+    assert mounts["kafka-config"] == {"name": "kafka-config", "mountPath": "/etc/pygoka/kafka", "readOnly": True}
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["tmp"] == {"name": "tmp", "emptyDir": {}}
+    assert volumes["kafka-config"]["secret"]["secretName"] == "kafka-sasl"
+
+
+def test_volume_claim_templates() -> None:
+    (claim,) = sts()["spec"]["volumeClaimTemplates"]
+    assert claim["metadata"]["name"] == "state"
+    assert claim["spec"] == {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "5Gi"}},
+                             "storageClassName": "fast"}
+    assert sts()["spec"]["persistentVolumeClaimRetentionPolicy"] == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+
+
+def test_default_spec_has_one_gib_no_secret_and_the_name_as_group() -> None:
+    spec = processor_spec({"image": "i", "graph": "m:g", "partitions": 4})
+    statefulset = processor_statefulset(OWNER, spec, "b:9092")
+    c = container(statefulset)
+    assert statefulset["spec"]["replicas"] == 1
+    assert statefulset["metadata"]["labels"]["pygoka.io/group"] == "clicks"
+    assert statefulset["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert "storageClassName" not in statefulset["spec"]["volumeClaimTemplates"][0]["spec"]
+    assert "PYGOKA_KAFKA_CONFIG_DIR" not in env_of(c)
+    assert env_of(c)["PYGOKA_HOT_STANDBY"] == "false"
+    assert [v["name"] for v in statefulset["spec"]["template"]["spec"]["volumes"]] == ["tmp"]
+
+
+def test_pod_template_merge_keeps_generated_fields_and_adds_sidecars() -> None:
+    pod = sts()["spec"]["template"]["spec"]
+    assert pod["nodeSelector"] == {"disk": "ssd"}
+    assert [c["name"] for c in pod["containers"]] == ["pygoka", "sidecar"]
+    c = container(sts())
+    assert c["resources"] == {"requests": {"cpu": "250m", "memory": "256Mi"}, "limits": {"memory": "1Gi"}}
+    assert c["command"] == ["pygoka", "run", "clicks.app:graph"]
+
+
+def test_merge_replaces_scalars_and_unnamed_lists() -> None:
+    assert merge({"a": 1, "b": {"c": [1, 2]}}, {"b": {"c": [3]}, "d": 4}) == {"a": 1, "b": {"c": [3]}, "d": 4}
+
+
+def test_services_and_pdb() -> None:
+    own = labels("clicks", "processor", "click-count")
+    selector = selector_labels("clicks", "processor")
+    service = headless_service(OWNER, "clicks", own, selector, 8080)
+    assert service["spec"]["clusterIP"] == "None"
+    assert service["spec"]["selector"] == selector
+    assert service["spec"]["ports"][0]["targetPort"] == "http"
+    assert service["metadata"]["ownerReferences"][0]["uid"] == "uid-1"
+    pdb = pod_disruption_budget(OWNER, "clicks", own, selector)
+    assert pdb["apiVersion"] == "policy/v1"
+    assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
+    query = query_service(VIEW_OWNER, "clicks-view", own, selector, 80)
+    assert query["spec"]["type"] == "ClusterIP"
+    assert query["spec"]["ports"][0]["port"] == 80
+
+
+def test_view_statefulset_runs_the_builtin_query_server() -> None:
+    spec = view_spec({"group": "click-count", "codec": "int64", "replicas": 2})
+    statefulset = view_statefulset(VIEW_OWNER, spec, "kafka:9092", "pygoka-runtime:1")
+    c = container(statefulset)
+    assert statefulset["metadata"]["name"] == "clicks-view"
+    assert statefulset["spec"]["serviceName"] == "clicks-view-headless"
+    assert statefulset["spec"]["replicas"] == 2
+    assert statefulset["metadata"]["labels"]["app.kubernetes.io/component"] == "view"
+    assert c["image"] == "pygoka-runtime:1"
+    assert c["command"] == ["pygoka", "run", "--view", "click-count-table", "--codec", "int64"]
+    assert env_of(c)["PYGOKA_STATE_DIR"] == "/var/lib/pygoka"
+    assert statefulset["metadata"]["ownerReferences"][0]["kind"] == "View"
+
+
+def test_view_with_a_user_graph_and_table_topic() -> None:
+    spec = view_spec({"table": "scores", "graph": "app.views:scores", "image": "mine:2"})
+    c = container(view_statefulset(VIEW_OWNER, spec, "kafka:9092", "pygoka-runtime:1"))
+    assert c["command"] == ["pygoka", "run", "app.views:scores"]
+    assert c["image"] == "mine:2"

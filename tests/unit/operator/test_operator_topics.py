@@ -1,0 +1,66 @@
+"""Operator topic planning: which topics a ProcessorGroup needs and how co-partitioning breaks are reported."""
+
+from __future__ import annotations
+
+from pygoka_operator.model import processor_spec
+from pygoka_operator.topics import ObservedTopic, admin_config, check_topics, plan_topics, status_topics
+
+
+def spec(**extra: object) -> dict[str, object]:
+    return processor_spec({"image": "i", "graph": "m:g", "partitions": 6, **extra})
+
+
+def test_plan_lists_inputs_joins_loop_and_compacted_table() -> None:
+    plan = plan_topics("pg", spec(group="clicks", inputs=["a", "b", "a"], joins=["users-table"], loop=True))
+    assert [(t.name, t.partitions, t.cleanup_policy, t.role, t.create, t.owned) for t in plan] == [
+        ("a", 6, "delete", "input", True, False),
+        ("b", 6, "delete", "input", True, False),
+        ("users-table", 6, "compact", "join", False, False),
+        ("clicks-loop", 6, "delete", "loop", True, True),
+        ("clicks-table", 6, "compact", "table", True, True),
+    ]
+
+
+def test_plan_uses_the_name_when_group_is_empty_and_skips_the_table_without_persist() -> None:
+    assert [t.name for t in plan_topics("pg", spec(inputs=["x"]))] == ["x", "pg-table"]
+    assert [t.name for t in plan_topics("pg", spec(inputs=["x"], persist=False))] == ["x"]
+
+
+def test_all_present_and_co_partitioned_is_ready() -> None:
+    plan = plan_topics("pg", spec(inputs=["x"]))
+    check = check_topics(plan, {"x": ObservedTopic(6, "delete"), "pg-table": ObservedTopic(6, "compact")})
+    assert check.ready
+    assert check.condition() == ("True", "TopicsReady", "all topics exist and are co-partitioned")
+
+
+def test_missing_topics_are_listed() -> None:
+    plan = plan_topics("pg", spec(inputs=["x"], joins=["other-table"]))
+    check = check_topics(plan, {"x": ObservedTopic(6)})
+    assert [t.name for t in check.missing] == ["other-table", "pg-table"]
+    assert check.condition() == ("False", "TopicsMissing", "topics missing: other-table, pg-table")
+
+
+def test_partition_mismatch_names_topic_and_counts() -> None:
+    plan = plan_topics("pg", spec(inputs=["x"]))
+    check = check_topics(plan, {"x": ObservedTopic(3, "delete"), "pg-table": ObservedTopic(6, "compact")})
+    assert not check.ready
+    status, reason, message = check.condition()
+    assert (status, reason) == ("False", "PartitionCountMismatch")
+    assert "topic 'x' has 3 partitions, expected 6" in message
+
+
+def test_table_must_be_compacted() -> None:
+    plan = plan_topics("pg", spec())
+    check = check_topics(plan, {"pg-table": ObservedTopic(6, "delete")})
+    assert check.condition()[1] == "TableNotCompacted"
+
+
+def test_status_topics_report_existing_topics() -> None:
+    plan = plan_topics("pg", spec(inputs=["x"]))
+    assert status_topics(plan, {"pg-table": ObservedTopic(6, "compact")}) == [
+        {"name": "pg-table", "partitions": 6, "cleanupPolicy": "compact"}]
+
+
+def test_admin_config_keeps_only_connection_settings() -> None:
+    config = admin_config("k:9092", {"sasl.username": "u", "security.protocol": "SASL_SSL", "fetch.max.bytes": "1"})
+    assert config == {"bootstrap.servers": "k:9092", "sasl.username": "u", "security.protocol": "SASL_SSL"}
