@@ -7,7 +7,7 @@ among them: each prints its partitions when they change and serves pygoka's moni
 --monitor-port + its number. A view of the group table adds up all clicks.
 
     python examples/5-multiple/main.py --instances 3 --stagger 10
-    # then open http://127.0.0.1:9090/ , :9091/ , :9092/ ...
+    # then open http://127.0.0.1:9190/ , :9191/ , :9192/
 
 It emits --messages clicks per stream (default: until Ctrl-C or --duration), waits until the view has
 counted them all and every partition has exactly one instance, prints the assignment, then stops.
@@ -51,8 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--instances", type=int, default=2, help="processor instances (processes) (default 2)")
     parser.add_argument("--stagger", type=float, default=5.0, help="seconds between instance starts (default 5)")
     parser.add_argument("--monitor-host", default="127.0.0.1", help="address of the monitors (default 127.0.0.1)")
-    parser.add_argument("--monitor-port", type=int, default=9090,
-                        help="monitor port of instance 0, +1 for each next one (default 9090; 0: any)")
+    parser.add_argument("--monitor-port", type=int, default=9190,
+                        help="monitor port of instance 0, +1 for each next one (default 9190; 0: any)")
     parser.add_argument("--partitions", type=int, default=8, help="partitions of created topics (default 8)")
     parser.add_argument("--messages", type=int, default=None, help="clicks to emit per stream")
     parser.add_argument("--duration", type=float, default=None, help="emit for this many seconds")
