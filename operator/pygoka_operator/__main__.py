@@ -17,6 +17,11 @@ def arguments(env: dict[str, str]) -> list[str]:
         args += [f"--namespace={ns}" for ns in namespaces]
     else:
         args.append("--all-namespaces")
+    level = env.get("PYGOKA_LOG_LEVEL", "INFO").upper()
+    if level == "DEBUG":
+        args.append("--debug")
+    elif level in ("WARNING", "ERROR"):
+        args.append("--quiet")
     peering = env.get("PYGOKA_OPERATOR_PEERING", "")
     # Several replicas elect a leader through a KopfPeering object; a single replica needs none.
     args += [f"--peering={peering}"] if peering else ["--standalone"]

@@ -1,0 +1,58 @@
+{{- define "pygoka-operator.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}
+{{- .Release.Name | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "pygoka-operator.labels" -}}
+app.kubernetes.io/name: pygoka-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "pygoka-operator.selectorLabels" -}}
+app.kubernetes.io/name: pygoka-operator
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- define "pygoka-operator.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "pygoka-operator.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The permissions on pygoka's resources and their children, shared by the Role and the ClusterRole. */}}
+{{- define "pygoka-operator.rules" -}}
+- apiGroups: [pygoka.io]
+  resources: [processorgroups, views]
+  verbs: [get, list, watch, patch, update]
+- apiGroups: [pygoka.io]
+  resources: [processorgroups/status, views/status]
+  verbs: [get, patch, update]
+- apiGroups: [apps]
+  resources: [statefulsets]
+  verbs: [get, list, watch, create, patch, update]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch, create, patch, update]
+- apiGroups: [policy]
+  resources: [poddisruptionbudgets]
+  verbs: [get, list, watch, create, patch, update]
+- apiGroups: [""]
+  resources: [secrets]
+  verbs: [get]
+- apiGroups: ["", events.k8s.io]
+  resources: [events]
+  verbs: [create]
+{{- if .Values.peering.name }}
+- apiGroups: [kopf.dev]
+  resources: [kopfpeerings, clusterkopfpeerings]
+  verbs: [get, list, watch, patch]
+{{- end }}
+{{- end -}}
