@@ -6,7 +6,8 @@ broker is back. To have values to show, an emitter writes a counter per key to t
 --emit-interval seconds, and every --print-interval seconds the view's values are printed.
 
     python examples/6-reconnecting-view/main.py
-    scripts/kafka.sh stop; sleep 10; scripts/kafka.sh start      # in another terminal: watch it reconnect
+    # in another terminal, watch it reconnect (KEEP_DATA: the restarted broker still has the table):
+    scripts/kafka.sh stop; sleep 10; PYGOKA_KAFKA_KEEP_DATA=1 scripts/kafka.sh start
 
 It runs until Ctrl-C, or for --duration seconds.
 """
@@ -21,6 +22,7 @@ import sys
 import threading
 import time
 
+from confluent_kafka import KafkaException
 from pygoka import Emitter, View, codec
 from pygoka.kafka.config import admin_config
 from pygoka.topic_manager import KafkaTopicManager
@@ -46,13 +48,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def emit_counters(emitter: Emitter, keys: list[str], interval: float, stop: threading.Event) -> None:
-    """emit_counters writes 1, 2, 3, ... to each key until stopped; failed writes (an outage) are skipped."""
+    """emit_counters writes 1, 2, 3, ... to each key until stopped; writes that fail (an outage) are skipped."""
     counter = 0
     while not stop.wait(interval):
         counter += 1
         for key in keys:
-            # Asynchronous: during an outage librdkafka retries, and the emitter goes on.
-            emitter.emit(key, counter)
+            try:
+                # Asynchronous: during an outage librdkafka buffers and retries, and the emitter goes on.
+                emitter.emit(key, counter)
+            except KafkaException as exc:
+                print(f"emit failed: {exc}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:
