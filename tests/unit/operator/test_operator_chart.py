@@ -1,0 +1,109 @@
+"""The Helm chart: `helm lint --strict` passes and `helm template` renders least-privilege RBAC in both modes.
+
+helm is the one scripts/k8s.sh builds (`scripts/k8s.sh env` prints its directory); no cluster is needed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[3]
+CHART = ROOT / "charts" / "pygoka-operator"
+
+
+def helm_path() -> Path:
+    """helm_path is scripts/k8s.sh's helm; run `scripts/k8s.sh install` if this fails."""
+    exports = subprocess.run([str(ROOT / "scripts" / "k8s.sh"), "env"], capture_output=True, text=True, check=True)
+    line = next(line for line in exports.stdout.splitlines() if line.startswith("export PATH="))
+    helm = Path(line.removeprefix("export PATH=").split(":", 1)[0]) / "helm"
+    assert helm.exists(), f"{helm} missing: run scripts/k8s.sh install"
+    return helm
+
+
+def helm(*args: str, check: bool = True, tmp: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HELM_CACHE_HOME": str(tmp / "cache"), "HELM_CONFIG_HOME": str(tmp / "config"),
+           "HELM_DATA_HOME": str(tmp / "data")}
+    result = subprocess.run([str(helm_path()), *args], capture_output=True, text=True, env=env, timeout=120)
+    if check:
+        assert result.returncode == 0, result.stderr
+    return result
+
+
+def render(tmp: Path, *sets: str) -> list[dict[str, Any]]:
+    args = ["template", "rel", str(CHART), "--namespace", "ops", "--include-crds"]
+    for value in sets:
+        args += ["--set", value]
+    return [doc for doc in yaml.safe_load_all(helm(*args, tmp=tmp).stdout) if doc]
+
+
+def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    return [doc for doc in docs if doc["kind"] == kind]
+
+
+def test_lint_strict(tmp_path: Path) -> None:
+    result = helm("lint", "--strict", str(CHART), tmp=tmp_path)
+    assert "0 chart(s) failed" in result.stdout
+
+
+def test_cluster_wide_default(tmp_path: Path) -> None:
+    docs = render(tmp_path, "kafka.bootstrapServers=kafka:9092")
+    assert sorted(crd["metadata"]["name"] for crd in by_kind(docs, "CustomResourceDefinition")) == [
+        "processorgroups.pygoka.io", "views.pygoka.io"]
+    (deployment,) = by_kind(docs, "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert env["PYGOKA_OPERATOR_BROKERS"] == "kafka:9092"
+    assert env["PYGOKA_OPERATOR_NAMESPACES"] == ""
+    assert env["PYGOKA_OPERATOR_RUNTIME_IMAGE"] == "ghcr.io/pygoka/pygoka-runtime:0.1.0"
+    assert container["image"] == "ghcr.io/pygoka/pygoka-operator:0.1.0"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert deployment["spec"]["template"]["spec"]["securityContext"]["runAsNonRoot"] is True
+    assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == "rel-pygoka-operator"
+    assert [sa["metadata"]["name"] for sa in by_kind(docs, "ServiceAccount")] == ["rel-pygoka-operator"]
+    assert sorted(r["metadata"]["name"] for r in by_kind(docs, "ClusterRole")) == [
+        "rel-pygoka-operator", "rel-pygoka-operator-discovery"]
+    assert by_kind(docs, "Role") == []
+    rules = next(r for r in by_kind(docs, "ClusterRole") if r["metadata"]["name"] == "rel-pygoka-operator")["rules"]
+    verbs = {resource: set(rule["verbs"]) for rule in rules for resource in rule["resources"]}
+    # Children are removed by the garbage collector: the operator never needs delete.
+    assert all("delete" not in v for v in verbs.values())
+    assert verbs["secrets"] == {"get"}
+    assert verbs["processorgroups/status"] == {"get", "patch", "update"}
+
+
+def test_namespaced_roles_per_watched_namespace(tmp_path: Path) -> None:
+    docs = render(tmp_path, "rbac.clusterWide=false", "watchNamespaces={team-a,team-b}")
+    roles = by_kind(docs, "Role")
+    assert sorted(r["metadata"]["namespace"] for r in roles) == ["team-a", "team-b"]
+    assert sorted(b["metadata"]["namespace"] for b in by_kind(docs, "RoleBinding")) == ["team-a", "team-b"]
+    assert [r["metadata"]["name"] for r in by_kind(docs, "ClusterRole")] == ["rel-pygoka-operator-discovery"]
+    (deployment,) = by_kind(docs, "Deployment")
+    env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PYGOKA_OPERATOR_NAMESPACES"] == "team-a,team-b"
+
+
+@pytest.mark.parametrize(("values", "error"), [
+    (["rbac.clusterWide=false"], "rbac.clusterWide=false needs watchNamespaces"),
+    (["replicaCount=2"], "replicaCount > 1 needs peering.name"),
+])
+def test_invalid_values_fail(tmp_path: Path, values: list[str], error: str) -> None:
+    args = ["template", "rel", str(CHART)]
+    for value in values:
+        args += ["--set", value]
+    result = helm(*args, check=False, tmp=tmp_path)
+    assert result.returncode != 0 and error in result.stderr
+
+
+def test_peering_enables_leader_election(tmp_path: Path) -> None:
+    docs = render(tmp_path, "replicaCount=2", "peering.name=pygoka")
+    (deployment,) = by_kind(docs, "Deployment")
+    env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["PYGOKA_OPERATOR_PEERING"] == "pygoka"
+    rules = by_kind(docs, "ClusterRole")
+    assert any("kopfpeerings" in rule["resources"] for role in rules for rule in role["rules"])
