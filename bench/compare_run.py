@@ -1,0 +1,266 @@
+"""Process handling and measuring for bench/compare.py: timing, CPU and peak RSS of any system's processes.
+
+A system's processes are measured from outside, the same way for Python, Go and Java: wall time from
+starting them until their group's committed offsets reach the end of the input, and CPU seconds and
+peak RSS from the kernel's accounting of each process (wait4), summed over the processes.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import statistics
+import subprocess
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from common import admin, end_offsets, key_name, unique_name
+from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupState, Producer, TopicPartition
+
+POLL_SECONDS = 0.05
+
+
+class Run:
+    """Run starts a system's processes, collects their stdout lines, and accounts their CPU and peak RSS."""
+
+    def __init__(self, commands: list[list[str]], system: str) -> None:
+        from launch import environment
+
+        self.system = system
+        self.lines: list[tuple[float, str]] = []
+        self.wall_s = 0.0
+        self.cpu_s = 0.0
+        self.peak_rss_mib = 0.0
+        self._lock = threading.Lock()
+        self._logs: list[Path] = []
+        self._finished = False
+        self.start = time.monotonic()
+        self.procs: list[subprocess.Popen[str]] = []
+        for command in commands:
+            log = Path(tempfile.mkstemp(prefix=f"compare-{system}-", suffix=".log")[1])
+            self._logs.append(log)
+            with open(log, "w") as stderr:
+                proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
+                                        env=environment(system))
+            self.procs.append(proc)
+            threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+
+    def _read(self, proc: subprocess.Popen[str]) -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            with self._lock:
+                self.lines.append((time.monotonic() - self.start, line.strip()))
+
+    def __enter__(self) -> Run:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+        if not self._finished:
+            for proc in self.procs:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        for log in self._logs:
+            log.unlink(missing_ok=True)
+
+    def check(self) -> None:
+        """check raises if a process exited before it was asked to, with the end of its stderr."""
+        for proc, log in zip(self.procs, self._logs, strict=True):
+            if proc.poll() is not None and not self._finished:
+                tail = log.read_text()[-3000:]
+                raise RuntimeError(f"{self.system} process exited with {proc.returncode}:\n{tail}")
+
+    def line(self, prefix: str) -> str:
+        """line is the first stdout line starting with prefix, or ''."""
+        with self._lock:
+            return next((text for _, text in self.lines if text.startswith(prefix)), "")
+
+    def line_time(self, prefix: str) -> float:
+        """line_time is when (seconds after the start) the first line with prefix was printed."""
+        with self._lock:
+            return next(t for t, text in self.lines if text.startswith(prefix))
+
+    def wait_line(self, prefix: str, timeout: float) -> None:
+        """wait_line waits until some process printed a line starting with prefix."""
+        deadline = time.monotonic() + timeout
+        while not self.line(prefix):
+            if self.procs[0].poll() is not None:
+                time.sleep(0.2)  # let the reader take the last lines of a process that just exited
+                if self.line(prefix):
+                    return
+            self.check_or_exit_ok(prefix)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.system} printed no {prefix} within {timeout:.0f}s")
+            time.sleep(0.01)
+
+    def check_or_exit_ok(self, prefix: str) -> None:
+        for proc in self.procs:
+            if proc.poll() is not None and (proc.returncode != 0 or not self.line(prefix)):
+                self.check()
+
+    def mark_done(self) -> None:
+        """mark_done ends the timed window."""
+        self.wall_s = time.monotonic() - self.start
+
+    def finish(self) -> None:
+        """finish stops the processes (SIGTERM, then SIGKILL after 60 s) and reads their CPU and peak RSS."""
+        if not self.wall_s:
+            self.mark_done()
+        self.check_or_exit_ok("RECOVERED")
+        self._finished = True
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            deadline = time.monotonic() + 60
+            while True:
+                # wait4 rather than Popen.wait: it also returns the process's resource usage.
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    proc.returncode = os.waitstatus_to_exitcode(status)
+                    self.cpu_s += usage.ru_utime + usage.ru_stime
+                    self.peak_rss_mib += usage.ru_maxrss / 1024
+                    break
+                if time.monotonic() > deadline:
+                    proc.kill()
+                time.sleep(0.02)
+
+
+def wait_committed(brokers: str, group: str, topic: str, timeout: float, run: Run) -> None:
+    """wait_committed waits until group's committed offsets of every partition of topic reach its end."""
+    ends = {p: high for p, (_, high) in end_offsets(brokers, topic).items()}
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group, "enable.auto.commit": False})
+    try:
+        partitions = [TopicPartition(topic, p) for p in ends]
+        deadline = time.monotonic() + timeout
+        while True:
+            committed = consumer.committed(partitions, timeout=10)
+            if all(tp.offset >= ends[tp.partition] for tp in committed):
+                run.mark_done()
+                return
+            run.check()
+            if time.monotonic() > deadline:
+                done = sum(max(tp.offset, 0) for tp in committed)
+                raise TimeoutError(f"{run.system}: committed {done} of {sum(ends.values())} offsets in {timeout}s")
+            time.sleep(POLL_SECONDS)
+    finally:
+        consumer.close()
+
+
+def read_topic(brokers: str, topic: str) -> Iterator[tuple[bytes, bytes]]:
+    """read_topic yields the (key, value) records of topic from the beginning to its current end."""
+    ends = {p: high for p, (low, high) in end_offsets(brokers, topic).items() if high > low}
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": unique_name("compare-read"),
+                         "enable.auto.commit": False, "enable.partition.eof": False})
+    try:
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        left = dict(ends)
+        deadline = time.monotonic() + 300
+        while left:
+            for message in consumer.consume(num_messages=10_000, timeout=0.5):
+                if message.error() is not None:
+                    continue
+                p = message.partition()
+                if p in left:
+                    if message.offset() + 1 >= left[p]:
+                        del left[p]
+                    if message.value() is not None:
+                        yield message.key(), message.value()
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"reading {topic}: partitions {sorted(left)} not read to their end")
+    finally:
+        consumer.close()
+
+
+def wait_stable(brokers: str, group: str, timeout: float, run: Run) -> None:
+    """wait_stable waits until the consumer group has members and is STABLE (partitions assigned)."""
+    client = admin(brokers)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            description = client.describe_consumer_groups([group], request_timeout=10)[group].result(timeout=15)
+            if description.state == ConsumerGroupState.STABLE and description.members:
+                return
+        except Exception:  # noqa: BLE001 - the group may not exist yet
+            pass
+        run.check()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{run.system}: group {group} not stable within {timeout:.0f}s")
+        time.sleep(0.2)
+
+
+def latency(brokers: str, run: Run, group: str, clicks: str, state_topic: str,
+            decode: Callable[[bytes, bytes], tuple[str, int]], rate: float, seconds: float, keys: int,
+            timeout: float) -> dict[str, Any]:
+    """latency offers `rate` clicks/s for `seconds` and matches each (key, count) state update to its click.
+
+    The latency of an update is the time from producing the click that made the count (the count-th
+    click of that key) to a consumer of the state topic receiving the update. Systems whose state topic
+    holds only the last count per key and commit (Kafka Streams' cache, Quix Streams) are measured on
+    the updates they write.
+    """
+    run.wait_line("RUNNING", timeout)
+    wait_stable(brokers, group, timeout, run)
+    arrivals: dict[tuple[str, int], float] = {}
+    stop = threading.Event()
+    watcher_ready = threading.Event()
+
+    def watch() -> None:
+        consumer = Consumer({"bootstrap.servers": brokers, "group.id": unique_name("compare-watch"),
+                             "enable.auto.commit": False, "fetch.wait.max.ms": 5})
+        partitions = consumer.list_topics(state_topic, timeout=30).topics[state_topic].partitions
+        consumer.assign([TopicPartition(state_topic, p, OFFSET_BEGINNING) for p in partitions])
+        watcher_ready.set()
+        while not stop.is_set():
+            for message in consumer.consume(num_messages=1000, timeout=0.05):
+                if message.error() is None and message.value() is not None:
+                    arrivals.setdefault(decode(message.key(), message.value()), time.monotonic())
+        consumer.close()
+
+    # The state topic exists once the system runs (Quix Streams creates it when its partitions are assigned).
+    deadline = time.monotonic() + timeout
+    while state_topic not in admin(brokers).list_topics(timeout=10).topics:
+        run.check()
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{run.system}: state topic {state_topic} never appeared")
+        time.sleep(0.2)
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    watcher_ready.wait(30)
+    producer = Producer({"bootstrap.servers": brokers, "partitioner": "fnv1a", "linger.ms": 0})
+    rng = random.Random(7)
+    sent: dict[tuple[str, int], float] = {}
+    counts: dict[str, int] = {}
+    total = int(rate * seconds)
+    start = time.monotonic()
+    for i in range(total):
+        pause = start + i / rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+        key = key_name(rng.randrange(keys))
+        counts[key] = counts.get(key, 0) + 1
+        sent[(key, counts[key])] = time.monotonic()
+        producer.produce(clicks, b"1700000000000", key.encode())
+        producer.poll(0)
+    offered = total / (time.monotonic() - start)
+    producer.flush(60)
+    wait_committed(brokers, group, clicks, timeout, run)
+    deadline = time.monotonic() + 30
+    while any((key, count) not in arrivals for key, count in counts.items()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop.set()
+    watcher.join(10)
+    missing = [(key, count) for key, count in counts.items() if (key, count) not in arrivals]
+    if missing:
+        raise AssertionError(f"{run.system} latency: {len(missing)} keys never reached their final count, "
+                             f"e.g. {missing[:5]}")
+    samples = sorted((arrivals[k] - t) * 1000 for k, t in sent.items() if k in arrivals)
+    return {"offered_per_s": offered, "p50_ms": statistics.median(samples),
+            "p99_ms": samples[min(len(samples) - 1, int(len(samples) * 0.99))], "samples": len(samples),
+            "clicks": total}
