@@ -159,7 +159,7 @@ install_unlocked() {
 
 cmd_install() {
     with_lock "$CACHE_DIR/k8s-$K8S_VERSION/.install.lock" install_unlocked
-    log "binaries in $BIN_DIR: kube-apiserver/kube-controller-manager/kubectl v$K8S_VERSION, etcd v$ETCD_VERSION, helm $HELM_VERSION"
+    [[ "${1:-}" == quiet ]] || log "binaries in $BIN_DIR: kube-apiserver/kube-controller-manager/kubectl v$K8S_VERSION, etcd v$ETCD_VERSION, helm $HELM_VERSION"
 }
 
 # ---------------------------------------------------------------- processes
@@ -186,8 +186,9 @@ launch() {
     local name="$1"
     shift
     # setsid: the processes outlive this script and a Ctrl-C in the caller's
-    # terminal; stop is the only way down.
-    setsid "$BIN_DIR/$name" "$@" >"$(log_file "$name")" 2>&1 </dev/null &
+    # terminal; stop is the only way down. 9>&-: they must not inherit the
+    # flock of with_lock, or every later start/stop would wait for them.
+    setsid "$BIN_DIR/$name" "$@" >"$(log_file "$name")" 2>&1 </dev/null 9>&- &
     printf '%s\n' "$!" >"$(pid_file "$name")"
 }
 
@@ -308,7 +309,7 @@ start_unlocked() {
         return 0
     fi
     stop_unlocked quiet
-    install_unlocked
+    cmd_install quiet
     local started
     started=$(now)
     mkdir -p "$RUN_DIR"
