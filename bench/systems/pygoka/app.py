@@ -58,7 +58,7 @@ def main() -> None:
             value = ctx.value()
             total = 1 if value is None else value + 1
             ctx.set_value(total)
-            ctx.emit(output, ctx.key(), f"{ctx.join(profiles)},{total}")
+            ctx.emit(output, ctx.key, f"{ctx.join(profiles)},{total}")
 
         graph = define_group(group, Input(input_topic, codec.String(), join), Join(profiles, codec.String()),
                              Output(output, codec.String()), Persist(codec.Int64()))

@@ -76,6 +76,8 @@ public final class KStreamsBench {
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.SESSION_TIMEOUT_MS_CONFIG), 10000);
         props.put(StreamsConfig.consumerPrefix(ConsumerConfig.HEARTBEAT_INTERVAL_MS_CONFIG), 1000);
+        // Leave the group on close (Kafka Streams does not by default), so the harness can delete it at once.
+        props.put(StreamsConfig.consumerPrefix("internal.leave.group.on.close"), true);
 
         StreamsBuilder builder = new StreamsBuilder();
         if (mode.equals("count") || mode.equals("recover")) {
