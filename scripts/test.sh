@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/venv.sh
 bash scripts/lib/chromium.sh
+# The local Kubernetes control plane is built from the Go module proxy once and cached (~14 min cold).
+scripts/k8s.sh install
 
 export PYGOKA_KAFKA_PORT="${PYGOKA_KAFKA_PORT:-9092}"
 export PYGOKA_BROKERS="127.0.0.1:${PYGOKA_KAFKA_PORT}"
