@@ -6,7 +6,7 @@ import logging
 from typing import Any
 
 import kopf
-from kubernetes import client, config
+from kubernetes import config
 
 from pygoka_operator import GROUP, MANAGER, VERSION, kube
 from pygoka_operator.builders import (
@@ -40,10 +40,6 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
-def api() -> Any:
-    return client.ApiClient()
-
-
 def kafka_settings(api_client: Any, namespace: str, spec: dict[str, Any]) -> tuple[str, dict[str, str]]:
     """kafka_settings are the brokers and the Secret's librdkafka settings of a spec."""
     kafka = spec.get("kafka") or {}
@@ -51,7 +47,10 @@ def kafka_settings(api_client: Any, namespace: str, spec: dict[str, Any]) -> tup
     if not brokers:
         raise kopf.PermanentError("no Kafka brokers: set spec.kafka.bootstrapServers or the chart's kafka value")
     secret = (kafka.get("secretRef") or {}).get("name")
-    return brokers, (kube.secret_settings(api_client, namespace, secret) if secret else {})
+    try:
+        return brokers, (kube.secret_settings(api_client, namespace, secret) if secret else {})
+    except LookupError as exc:
+        raise kopf.PermanentError(str(exc)) from exc
 
 
 def owner_of(body: kopf.Body) -> Owner:
@@ -69,7 +68,7 @@ def reconcile_processorgroup(body: kopf.Body, patch: kopf.Patch, **_: Any) -> No
     spec = processor_spec(dict(body.get("spec") or {}))
     generation = body["metadata"].get("generation")
     conditions: list[dict[str, Any]] = list((body.get("status") or {}).get("conditions") or [])
-    api_client = api()
+    api_client = kube.api()
     name = child_name("ProcessorGroup", owner.name)
     own_labels = labels(owner.name, "processor", group_of(owner.name, spec))
     selector = selector_labels(owner.name, "processor")
@@ -114,7 +113,7 @@ def delete_processorgroup(body: kopf.Body, **_: Any) -> None:
     if spec["topicDeletionPolicy"] != "Delete":
         return
     owner = owner_of(body)
-    api_client = api()
+    api_client = kube.api()
     try:
         brokers, secret = kafka_settings(api_client, owner.namespace, spec)
     except kopf.PermanentError:
@@ -135,7 +134,7 @@ def reconcile_view(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     spec = view_spec(dict(body.get("spec") or {}))
     generation = body["metadata"].get("generation")
     conditions: list[dict[str, Any]] = list((body.get("status") or {}).get("conditions") or [])
-    api_client = api()
+    api_client = kube.api()
     name = child_name("View", owner.name)
     own_labels = labels(owner.name, "view", spec.get("group"))
     selector = selector_labels(owner.name, "view")
