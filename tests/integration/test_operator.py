@@ -7,6 +7,7 @@ chart's permissions suffice. There is no kubelet: pods are created but never run
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -123,9 +124,9 @@ class Operator:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-60:])
 
 
-def service_account_kubeconfig(cluster: Cluster, path: Path) -> None:
-    """service_account_kubeconfig writes a kubeconfig authenticating with the chart ServiceAccount's token."""
-    token = cluster.kubectl("create", "token", RELEASE, "-n", OPERATOR_NS, "--duration=2h").stdout.strip()
+def service_account_kubeconfig(cluster: Cluster, path: Path, service_account: str, namespace: str) -> None:
+    """service_account_kubeconfig writes a kubeconfig authenticating with a ServiceAccount's token."""
+    token = cluster.kubectl("create", "token", service_account, "-n", namespace, "--duration=2h").stdout.strip()
     admin = json.loads(cluster.kubectl("config", "view", "--raw", "--minify", "-o", "json").stdout)
     path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "operator",
@@ -135,17 +136,17 @@ def service_account_kubeconfig(cluster: Cluster, path: Path) -> None:
     }))
 
 
-@pytest.fixture(scope="module")
-def operator(installed: Cluster, brokers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    """operator runs `python -m pygoka_operator` as the chart's ServiceAccount until the module ends."""
-    directory = tmp_path_factory.mktemp("operator")
+@contextlib.contextmanager
+def run_operator(cluster: Cluster, brokers: str, directory: Path, service_account: str, namespace: str,
+                 watch: str = "") -> Iterator[Operator]:
+    """run_operator runs `python -m pygoka_operator` authenticated as a chart's ServiceAccount."""
     kubeconfig = directory / "kubeconfig"
-    service_account_kubeconfig(installed, kubeconfig)
+    service_account_kubeconfig(cluster, kubeconfig, service_account, namespace)
     log = directory / "operator.log"
     port = free_port()
     env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYGOKA_OPERATOR_BROKERS": brokers,
            "PYGOKA_OPERATOR_INTERVAL": str(INTERVAL), "PYGOKA_OPERATOR_HEALTH_PORT": str(port),
-           "PYGOKA_OPERATOR_RUNTIME_IMAGE": "pygoka-runtime:test"}
+           "PYGOKA_OPERATOR_RUNTIME_IMAGE": "pygoka-runtime:test", "PYGOKA_OPERATOR_NAMESPACES": watch}
     with log.open("wb") as out:
         process = subprocess.Popen([sys.executable, "-m", "pygoka_operator"], env=env, stdout=out,
                                    stderr=subprocess.STDOUT)
@@ -163,6 +164,13 @@ def operator(installed: Cluster, brokers: str, tmp_path_factory: pytest.TempPath
             process.kill()
             process.wait()
         print(f"--- operator log tail ---\n{running.log_tail()}")
+
+
+@pytest.fixture(scope="module")
+def operator(installed: Cluster, brokers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    """operator is the cluster-wide operator of the chart's default install, running until the module ends."""
+    with run_operator(installed, brokers, tmp_path_factory.mktemp("operator"), RELEASE, OPERATOR_NS) as running:
+        yield running
 
 
 def healthz(port: int) -> int | None:
@@ -219,6 +227,39 @@ def wait_for(get: Callable[[], Any], check: Callable[[Any], bool], message: str,
 
     wait_until(done, timeout, interval=0.5, message=message)
     return found[0]
+
+
+def test_namespaced_install_reconciles_only_its_namespace(installed: Cluster, brokers: str, tmp_path: Path,
+                                                          names: Callable[[str], str]) -> None:
+    """rbac.clusterWide=false: Roles only in watchNamespaces; the operator run with that ServiceAccount reconciles
+    a ProcessorGroup there and may not touch StatefulSets elsewhere.
+
+    It runs before the cluster-wide operator starts (first test using neither it nor `operator`), so the
+    StatefulSet below can only come from the namespaced operator; its log names the handled object as well.
+    """
+    watched, other = names("watched"), names("other")
+    for ns in (watched, other):
+        installed.kubectl("create", "namespace", ns)
+    release = names("scoped")
+    installed.call("helm", "install", release, str(ROOT / "charts" / "pygoka-operator"), "-n", watched,
+                   "--skip-crds", "--set", "rbac.clusterWide=false", "--set", f"watchNamespaces={{{watched}}}",
+                   "--set", f"kafka.bootstrapServers={brokers}")
+    account = f"{release}-pygoka-operator"
+    sa = f"system:serviceaccount:{watched}:{account}"
+    def can(*args: str) -> str:
+        return installed.kubectl("auth", "can-i", *args, "--as", sa, check=False).stdout.strip()
+    assert can("create", "statefulsets.apps", "-n", watched) == "yes"
+    assert can("create", "statefulsets.apps", "-n", other) == "no"
+    assert can("list", "processorgroups.pygoka.io", "-A") == "no"
+    name = names("pg")
+    with run_operator(installed, brokers, tmp_path, account, watched, watch=watched) as scoped:
+        installed.apply(watched, processor_group(name, inputs=[names("in")]))
+        sts = wait_for(lambda: installed.get("statefulset", name, "-n", watched), lambda s: True, "StatefulSet")
+        assert sts["spec"]["replicas"] == 1
+        wait_until(lambda: f"[{watched}/{name}]" in scoped.log.read_text(), 30, interval=0.5,
+                   message="namespaced operator handled the group")
+        assert "403" not in scoped.log.read_text()
+    installed.kubectl("delete", "pg", name, "-n", watched, "--wait=false")
 
 
 def test_operator_health_and_chart_rbac(installed: Cluster, operator: Operator) -> None:
