@@ -47,6 +47,28 @@ def parse_config(pairs: list[str], flag: str) -> dict[str, str]:
     return config
 
 
+def config_dir_settings(directory: str | None = None) -> dict[str, str]:
+    """config_dir_settings reads $PYGOKA_KAFKA_CONFIG_DIR: each file is a librdkafka setting named by the file.
+
+    The operator mounts the Kafka Secret there (sasl.username, ssl.ca.location, ...). Values are never logged.
+    """
+    path = directory if directory is not None else os.environ.get("PYGOKA_KAFKA_CONFIG_DIR", "").strip()
+    if not path:
+        return {}
+    if not os.path.isdir(path):
+        raise UsageError(f"$PYGOKA_KAFKA_CONFIG_DIR is not a directory: '{path}'")
+    settings: dict[str, str] = {}
+    for name in sorted(os.listdir(path)):
+        file = os.path.join(path, name)
+        # A mounted Secret also holds ..data and ..<timestamp> entries (symlink plumbing): skip hidden names.
+        if name.startswith(".") or not os.path.isfile(file):
+            continue
+        with open(file, encoding="utf-8") as handle:
+            settings[name] = handle.read().strip()
+    log.info("Kafka settings from %s: %s", path, ", ".join(settings) or "none")
+    return settings
+
+
 def add_connection_flags(parser: argparse.ArgumentParser) -> None:
     """add_connection_flags adds --brokers and --python-path, shared by run, topics and demo."""
     parser.add_argument("--brokers", default=None, help="Kafka bootstrap servers (default $PYGOKA_BROKERS; required)")
@@ -103,8 +125,11 @@ def build(args: argparse.Namespace) -> Processor | View:
         raise UsageError("run needs exactly one of MODULE:ATTR or --view TABLE")
     brokers = brokers_of(args)
     state_dir = args.state_dir or os.environ.get("PYGOKA_STATE_DIR") or None
-    consumer_config = parse_config(args.consumer_config, "--consumer-config")
-    producer_config = parse_config(args.producer_config, "--producer-config")
+    # The files apply to consumers and producers alike (admin clients take their connection settings from the
+    # consumer config); explicit flags win.
+    shared = config_dir_settings()
+    consumer_config = {**shared, **parse_config(args.consumer_config, "--consumer-config")}
+    producer_config = {**shared, **parse_config(args.producer_config, "--producer-config")}
     target: Target
     if args.view is not None:
         target = ViewSpec(args.view, codec_by_name(args.codec))
