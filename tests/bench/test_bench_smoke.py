@@ -16,13 +16,18 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import expected_counts  # noqa: E402 - bench/ is not a package
+
 SYSTEMS = ("pygoka", "goka", "quix", "kstreams")
 #: Workload 1 (count, one process) and 3 (join, output topic) cover the state and the output paths of
 #: every system; 2, 4 and 5 add minutes of group rebalances and JVM starts without new code paths in
 #: the harness's verification, so the smoke test leaves them to full runs.
 WORKLOADS = ("1", "3")
-#: Cold builds (Maven resolving Kafka Streams ~35 s, the Quix Streams venv ~30 s, go build) plus the runs.
-BUDGET_SECONDS = 200
+#: Measured ~2 min warm and ~3 min with cold builds (Maven ~35-60 s, the Quix Streams venv ~30 s); the
+#: budget leaves room for a loaded machine and stays far below CI's limit.
+BUDGET_SECONDS = 420
 
 
 @pytest.mark.timeout(BUDGET_SECONDS + 30)
@@ -47,10 +52,10 @@ def test_quick_compare_verifies_every_system(brokers: str, tmp_path: Path) -> No
     for key, line in lines.items():
         assert line["verified"] is True, f"{key} was not verified"
         assert line["msgs_per_s"] > 0, f"{key} has no rate"
+    clicked_keys = len(expected_counts(100_000, 10_000))  # a key may draw no click at all
     for run in result["runs"]:
         assert run["verified"] is True
         if not run["system"].startswith("floor"):
-            assert run["keys_verified"] == 10_000, f"{run['system']} {run['workload']}: {run['keys_verified']} keys"
+            assert run["keys_verified"] == clicked_keys, f"{run['system']} {run['workload']}: {run['keys_verified']}"
     pygoka = lines[("pygoka", "1-process count")]
     assert pygoka["ratio_to_pygoka"] == 1.0
-    assert Path(str(result_path)).stat().st_size > 0
