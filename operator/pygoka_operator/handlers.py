@@ -9,6 +9,7 @@ import kopf
 from kubernetes import config
 
 from pygoka_operator import GROUP, MANAGER, VERSION, kube
+from pygoka_operator.autoscaling import daemon as _autoscaler  # noqa: F401 - registers the autoscaler daemon
 from pygoka_operator.builders import (
     headless_service,
     pod_disruption_budget,

@@ -1,0 +1,128 @@
+"""The autoscaler: a kopf daemon per ProcessorGroup measuring lag every spec.autoscaling.intervalSeconds.
+
+A daemon rather than a kopf timer because a timer's interval is fixed when the handler is registered, while
+each group chooses its own interval in its spec (the daemon's body is a live view of the object, so a changed
+interval or policy applies from the next measurement). The lag is always written to status.lag (the printer
+column); with autoscaling.enabled the decision is applied to spec.replicas, which the reconcile handlers roll
+onto the StatefulSet like any other scale change.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+
+from pygoka_operator import GROUP, VERSION, kube
+from pygoka_operator.autoscaling.decision import Decision, Sample, decide, policy_from_spec
+from pygoka_operator.autoscaling.lag import group_lag
+from pygoka_operator.autoscaling.lag_reader import LagReader, consumed_topics
+from pygoka_operator.config import OperatorConfig
+from pygoka_operator.model import group_of, processor_spec
+from pygoka_operator.topics import admin_config
+
+log = logging.getLogger(__name__)
+SETTINGS = OperatorConfig.from_env()
+_readers: dict[tuple[tuple[str, str], ...], LagReader] = {}
+_readers_lock = threading.Lock()
+
+
+@dataclass
+class State:
+    """State is one group's recommendation history and last scaling time (in memory: a restart starts over)."""
+
+    history: tuple[Sample, ...] = ()
+    last_scaled: float | None = None
+    last: Decision | None = field(default=None, repr=False)
+
+
+def reader_for(config: dict[str, str]) -> LagReader:
+    """reader_for shares one AdminClient per Kafka configuration among the groups."""
+    key = tuple(sorted(config.items()))
+    with _readers_lock:
+        if key not in _readers:
+            _readers[key] = LagReader(config, timeout=SETTINGS.kafka_timeout)
+        return _readers[key]
+
+
+def kafka_config(namespace: str, spec: dict[str, Any]) -> dict[str, str]:
+    """kafka_config is the AdminClient configuration of a group (brokers and its Secret's connection settings)."""
+    kafka = spec.get("kafka") or {}
+    brokers = str(kafka.get("bootstrapServers") or SETTINGS.brokers)
+    if not brokers:
+        raise LookupError("no Kafka brokers: set spec.kafka.bootstrapServers or the chart's kafka value")
+    secret = (kafka.get("secretRef") or {}).get("name")
+    settings = kube.secret_settings(kube.api(), namespace, secret) if secret else {}
+    return admin_config(brokers, settings)
+
+
+def timestamp() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def patch_group(namespace: str, name: str, body: dict[str, Any], status: bool) -> None:
+    """patch_group merge-patches the ProcessorGroup or its status subresource."""
+    dyn = kube.api()
+    resource = dyn.resources.get(api_version=f"{GROUP}/{VERSION}", kind="ProcessorGroup")
+    target = resource.subresources["status"] if status else resource
+    dyn.patch(target, body=body, name=name, namespace=namespace, content_type="application/merge-patch+json")
+
+
+def measure(body: kopf.Body, state: State) -> float:
+    """measure does one round (lag, status, maybe a scaling step) and returns the seconds until the next."""
+    meta = body["metadata"]
+    name, namespace = str(meta["name"]), str(meta["namespace"])
+    spec = processor_spec(dict(body.get("spec") or {}))
+    auto = spec.get("autoscaling") or {}
+    policy = policy_from_spec(spec)
+    try:
+        offsets = reader_for(kafka_config(namespace, spec)).offsets(group_of(name, spec),
+                                                                    consumed_topics(name, spec))
+    except Exception as exc:  # noqa: BLE001 - Kafka or Secret trouble: retried next round, never fatal
+        log.warning("lag of %s/%s unavailable: %s: %s", namespace, name, type(exc).__name__, exc)
+        return policy.interval
+    lag = group_lag(offsets)
+    status: dict[str, Any] = {"lag": lag}
+    if not auto.get("enabled"):
+        state.history, state.last = (), None
+        patch_group(namespace, name, {"status": status}, status=True)
+        return policy.interval
+    current = int(spec["replicas"])
+    now = time.monotonic()
+    decision = decide(now=now, current=current, lag=lag, policy=policy, history=state.history,
+                      last_scaled=state.last_scaled)
+    state.history = decision.history
+    status["desiredReplicas"] = decision.desired
+    if decision.scale:
+        patch_group(namespace, name, {"spec": {"replicas": decision.replicas}}, status=False)
+        state.last_scaled = now
+        status["lastScaling"] = {"time": timestamp(), "from": current, "to": decision.replicas,
+                                 "reason": f"{decision.reason}: {decision.message}"}
+        kopf.event(body, type="Normal", reason=decision.reason, message=decision.message)
+        log.info("%s/%s: %s", namespace, name, decision.message)
+    elif state.last is None or (state.last.reason, state.last.desired) != (decision.reason, decision.desired):
+        log.info("%s/%s: %s (%s)", namespace, name, decision.reason, decision.message)
+    state.last = decision
+    patch_group(namespace, name, {"status": status}, status=True)
+    return policy.interval
+
+
+@kopf.daemon(GROUP, VERSION, "processorgroups", id="autoscaler", cancellation_timeout=10.0)
+def autoscaler(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
+    """autoscaler measures and scales one ProcessorGroup until it is deleted or the operator stops."""
+    state = State()
+    while not stopped:
+        try:
+            interval = measure(body, state)
+        except Exception:  # an API hiccup must not end the group's autoscaling
+            log.exception("autoscaler round failed")
+            interval = 5.0
+        stopped.wait(interval)
+
+
+__all__ = ["State", "autoscaler", "kafka_config", "measure"]
