@@ -166,12 +166,12 @@ def read_topic(brokers: str, topic: str) -> Iterator[tuple[bytes, bytes]]:
             for message in consumer.consume(num_messages=10_000, timeout=0.5):
                 if message.error() is not None:
                     continue
-                p = message.partition()
-                if p in left:
-                    if message.offset() + 1 >= left[p]:
+                p, offset, key, value = message.partition(), message.offset(), message.key(), message.value()
+                if p in left and offset is not None:
+                    if offset + 1 >= left[p]:
                         del left[p]
-                    if message.value() is not None:
-                        yield message.key(), message.value()
+                    if key is not None and value is not None:
+                        yield key, value
             if time.monotonic() > deadline:
                 raise TimeoutError(f"reading {topic}: partitions {sorted(left)} not read to their end")
     finally:
@@ -219,8 +219,9 @@ def latency(brokers: str, run: Run, group: str, clicks: str, state_topic: str,
         watcher_ready.set()
         while not stop.is_set():
             for message in consumer.consume(num_messages=1000, timeout=0.05):
-                if message.error() is None and message.value() is not None:
-                    arrivals.setdefault(decode(message.key(), message.value()), time.monotonic())
+                key, value = message.key(), message.value()
+                if message.error() is None and key is not None and value is not None:
+                    arrivals.setdefault(decode(key, value), time.monotonic())
         consumer.close()
 
     # The state topic exists once the system runs (Quix Streams creates it when its partitions are assigned).
