@@ -7,6 +7,8 @@ import sys
 
 import kopf.cli
 
+from pygoka_operator.election import start_priority
+
 
 def arguments(env: dict[str, str]) -> list[str]:
     """arguments are kopf run's flags from PYGOKA_OPERATOR_* variables (the Helm chart sets them)."""
@@ -23,8 +25,12 @@ def arguments(env: dict[str, str]) -> list[str]:
     elif level in ("WARNING", "ERROR"):
         args.append("--quiet")
     peering = env.get("PYGOKA_OPERATOR_PEERING", "")
-    # Several replicas elect a leader through a KopfPeering object; a single replica needs none.
-    args += [f"--peering={peering}"] if peering else ["--standalone"]
+    # Several replicas elect a leader through a (Cluster)KopfPeering object; a single replica needs none.
+    if peering:
+        priority = env.get("PYGOKA_OPERATOR_PRIORITY") or str(start_priority())
+        args += ["--module", "pygoka_operator.election", f"--peering={peering}", f"--priority={priority}"]
+    else:
+        args.append("--standalone")
     return args
 
 

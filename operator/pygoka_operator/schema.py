@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pygoka_operator import GROUP, VERSION
+from pygoka_operator.peering import cluster_peering_crd, namespaced_peering_crd
 
 Schema = dict[str, Any]
 
@@ -221,4 +222,5 @@ def view_crd() -> dict[str, Any]:
 
 
 #: CRDS maps the file name under crds/ to its CRD.
-CRDS = {"processorgroups.yaml": processorgroup_crd, "views.yaml": view_crd}
+CRDS = {"processorgroups.yaml": processorgroup_crd, "views.yaml": view_crd,
+        "clusterkopfpeerings.yaml": cluster_peering_crd, "kopfpeerings.yaml": namespaced_peering_crd}

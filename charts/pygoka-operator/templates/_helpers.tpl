@@ -51,8 +51,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
   resources: [events]
   verbs: [create]
 {{- if .Values.peering.name }}
+{{- /* kopf watches the peering objects and patches its keep-alive into them; it never creates them. */}}
 - apiGroups: [kopf.dev]
-  resources: [kopfpeerings, clusterkopfpeerings]
+  resources: [{{ if empty .Values.watchNamespaces }}clusterkopfpeerings{{ else }}kopfpeerings{{ end }}]
   verbs: [get, list, watch, patch]
 {{- end }}
 {{- end -}}

@@ -54,7 +54,8 @@ def test_lint_strict(tmp_path: Path) -> None:
 def test_cluster_wide_default(tmp_path: Path) -> None:
     docs = render(tmp_path, "kafka.bootstrapServers=kafka:9092")
     assert sorted(crd["metadata"]["name"] for crd in by_kind(docs, "CustomResourceDefinition")) == [
-        "processorgroups.pygoka.io", "views.pygoka.io"]
+        "clusterkopfpeerings.kopf.dev", "kopfpeerings.kopf.dev", "processorgroups.pygoka.io", "views.pygoka.io"]
+    assert by_kind(docs, "ClusterKopfPeering") == [] and by_kind(docs, "KopfPeering") == []
     (deployment,) = by_kind(docs, "Deployment")
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     env = {e["name"]: e["value"] for e in container["env"]}
@@ -101,9 +102,27 @@ def test_invalid_values_fail(tmp_path: Path, values: list[str], error: str) -> N
 
 
 def test_peering_enables_leader_election(tmp_path: Path) -> None:
-    docs = render(tmp_path, "replicaCount=2", "peering.name=pygoka")
+    """Cluster-wide: a ClusterKopfPeering of peering.name, and the ClusterRole may watch and patch it."""
+    docs = render(tmp_path, "replicaCount=2", "peering.name=pygoka", "peering.lifetimeSeconds=20")
     (deployment,) = by_kind(docs, "Deployment")
+    assert deployment["spec"]["replicas"] == 2
     env = {e["name"]: e["value"] for e in deployment["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert env["PYGOKA_OPERATOR_PEERING"] == "pygoka"
-    rules = by_kind(docs, "ClusterRole")
-    assert any("kopfpeerings" in rule["resources"] for role in rules for rule in role["rules"])
+    assert env["PYGOKA_OPERATOR_PEERING_LIFETIME"] == "20"
+    (peering,) = by_kind(docs, "ClusterKopfPeering")
+    assert peering["apiVersion"] == "kopf.dev/v1" and peering["metadata"]["name"] == "pygoka"
+    rules = next(r for r in by_kind(docs, "ClusterRole") if r["metadata"]["name"] == "rel-pygoka-operator")["rules"]
+    (rule,) = [rule for rule in rules if rule["apiGroups"] == ["kopf.dev"]]
+    assert rule == {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"],
+                    "verbs": ["get", "list", "watch", "patch"]}
+
+
+def test_namespaced_peering_per_watched_namespace(tmp_path: Path) -> None:
+    """Watching namespaces, kopf peers through a KopfPeering in each; the Roles grant exactly those."""
+    docs = render(tmp_path, "rbac.clusterWide=false", "watchNamespaces={team-a,team-b}", "peering.name=pygoka")
+    assert by_kind(docs, "ClusterKopfPeering") == []
+    assert sorted((p["metadata"]["namespace"], p["metadata"]["name"]) for p in by_kind(docs, "KopfPeering")) == [
+        ("team-a", "pygoka"), ("team-b", "pygoka")]
+    for role in by_kind(docs, "Role"):
+        (rule,) = [rule for rule in role["rules"] if rule["apiGroups"] == ["kopf.dev"]]
+        assert rule["resources"] == ["kopfpeerings"]
