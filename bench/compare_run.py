@@ -1,8 +1,10 @@
 """Process handling and measuring for bench/compare.py: timing, CPU and peak RSS of any system's processes.
 
 A system's processes are measured from outside, the same way for Python, Go and Java: wall time from
-starting them until their group's committed offsets reach the end of the input, and CPU seconds and
-peak RSS from the kernel's accounting of each process (wait4), summed over the processes.
+starting them until their group's committed offsets reach the end of the input, CPU seconds from the
+kernel's accounting of each process (wait4), and peak RSS from each process's VmHWM, summed over the
+processes. Not wait4's ru_maxrss: Linux carries the pre-exec peak over exec, so a child would report
+at least the harness's own peak RSS (hundreds of MiB after preloading).
 """
 
 from __future__ import annotations
@@ -50,6 +52,15 @@ class Run:
                                         env=environment(system))
             self.procs.append(proc)
             threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+        self._hwm_kib = [0] * len(self.procs)
+        threading.Thread(target=self._sample_hwm, daemon=True).start()
+
+    def _sample_hwm(self) -> None:
+        """_sample_hwm keeps each process's latest VmHWM (its own peak RSS) until it exits."""
+        while any(proc.returncode is None for proc in self.procs):
+            for i in range(len(self.procs)):
+                self._read_hwm(i)
+            time.sleep(0.05)
 
     def _read(self, proc: subprocess.Popen[str]) -> None:
         assert proc.stdout is not None
@@ -72,9 +83,10 @@ class Run:
     def check(self) -> None:
         """check raises if a process exited before it was asked to, with the end of its stderr."""
         for proc, log in zip(self.procs, self._logs, strict=True):
-            if proc.poll() is not None and not self._finished:
+            code = exit_code(proc)
+            if code is not None and not self._finished:
                 tail = log.read_text()[-3000:]
-                raise RuntimeError(f"{self.system} process exited with {proc.returncode}:\n{tail}")
+                raise RuntimeError(f"{self.system} process exited with {code}:\n{tail}")
 
     def line(self, prefix: str) -> str:
         """line is the first stdout line starting with prefix, or ''."""
@@ -90,7 +102,7 @@ class Run:
         """wait_line waits until some process printed a line starting with prefix."""
         deadline = time.monotonic() + timeout
         while not self.line(prefix):
-            if self.procs[0].poll() is not None:
+            if exit_code(self.procs[0]) is not None:
                 time.sleep(0.2)  # let the reader take the last lines of a process that just exited
                 if self.line(prefix):
                     return
@@ -101,7 +113,8 @@ class Run:
 
     def check_or_exit_ok(self, prefix: str) -> None:
         for proc in self.procs:
-            if proc.poll() is not None and (proc.returncode != 0 or not self.line(prefix)):
+            code = exit_code(proc)
+            if code is not None and (code != 0 or not self.line(prefix)):
                 self.check()
 
     def mark_done(self) -> None:
@@ -114,8 +127,9 @@ class Run:
             self.mark_done()
         self.check_or_exit_ok("RECOVERED")
         self._finished = True
-        for proc in self.procs:
-            if proc.poll() is None:
+        for i, proc in enumerate(self.procs):
+            if exit_code(proc) is None:
+                self._read_hwm(i)
                 proc.send_signal(signal.SIGTERM)
         for proc in self.procs:
             deadline = time.monotonic() + 60
@@ -125,11 +139,30 @@ class Run:
                 if pid:
                     proc.returncode = os.waitstatus_to_exitcode(status)
                     self.cpu_s += usage.ru_utime + usage.ru_stime
-                    self.peak_rss_mib += usage.ru_maxrss / 1024
                     break
                 if time.monotonic() > deadline:
                     proc.kill()
                 time.sleep(0.02)
+        self.peak_rss_mib = sum(self._hwm_kib) / 1024
+
+    def _read_hwm(self, i: int) -> None:
+        try:
+            with open(f"/proc/{self.procs[i].pid}/status") as status:
+                for line in status:
+                    if line.startswith("VmHWM:"):
+                        self._hwm_kib[i] = max(self._hwm_kib[i], int(line.split()[1]))
+        except (OSError, ValueError):
+            pass  # exited (a zombie has no memory figures): keep the last value
+
+
+def exit_code(proc: subprocess.Popen[str]) -> int | None:
+    """exit_code is proc's exit code once it exited, else None, without reaping it (finish's wait4 does)."""
+    if proc.returncode is not None:
+        return proc.returncode
+    info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    if info is None:
+        return None
+    return info.si_status if info.si_code == os.CLD_EXITED else -info.si_status
 
 
 def wait_committed(brokers: str, group: str, topic: str, timeout: float, run: Run) -> None:
