@@ -126,3 +126,20 @@ def test_namespaced_peering_per_watched_namespace(tmp_path: Path) -> None:
     for role in by_kind(docs, "Role"):
         (rule,) = [rule for rule in role["rules"] if rule["apiGroups"] == ["kopf.dev"]]
         assert rule["resources"] == ["kopfpeerings"]
+
+
+def test_default_images_follow_the_released_version(tmp_path: Path) -> None:
+    """Chart appVersion = pygoka's version, and the operator's own runtime-image default is the chart's."""
+    import tomllib
+
+    from pygoka_operator.config import OperatorConfig
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["appVersion"] == version
+    (deployment,) = by_kind(render(tmp_path), "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    assert container["image"] == f"ghcr.io/pygoka/pygoka-operator:{version}"
+    assert env["PYGOKA_OPERATOR_RUNTIME_IMAGE"] == OperatorConfig().runtime_image == \
+        f"ghcr.io/pygoka/pygoka-runtime:{version}"
