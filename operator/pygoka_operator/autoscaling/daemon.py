@@ -5,10 +5,15 @@ each group chooses its own interval in its spec (the daemon's body is a live vie
 interval or policy applies from the next measurement). The lag is always written to status.lag (the printer
 column); with autoscaling.enabled the decision is applied to spec.replicas, which the reconcile handlers roll
 onto the StatefulSet like any other scale change.
+
+The daemon is async and runs each measurement on a small executor of its own: a sync kopf daemon would hold
+one of kopf's handler threads for the object's whole life, and a few groups would starve every other handler.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import datetime
 import logging
 import threading
@@ -30,6 +35,8 @@ log = logging.getLogger(__name__)
 SETTINGS = OperatorConfig.from_env()
 _readers: dict[tuple[tuple[str, str], ...], LagReader] = {}
 _readers_lock = threading.Lock()
+# Blocking AdminClient calls (each bounded by kafka_timeout) run here, never on kopf's handler threads.
+_executor = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="autoscaler")
 
 
 @dataclass
@@ -48,6 +55,12 @@ def reader_for(config: dict[str, str]) -> LagReader:
         if key not in _readers:
             _readers[key] = LagReader(config, timeout=SETTINGS.kafka_timeout)
         return _readers[key]
+
+
+def forget_reader(config: dict[str, str]) -> None:
+    """forget_reader drops a failing reader: a new client next round, and no reconnect noise in between."""
+    with _readers_lock:
+        _readers.pop(tuple(sorted(config.items())), None)
 
 
 def kafka_config(namespace: str, spec: dict[str, Any]) -> dict[str, str]:
@@ -73,25 +86,25 @@ def patch_group(namespace: str, name: str, body: dict[str, Any], status: bool) -
     dyn.patch(target, body=body, name=name, namespace=namespace, content_type="application/merge-patch+json")
 
 
-def measure(body: kopf.Body, state: State) -> float:
-    """measure does one round (lag, status, maybe a scaling step) and returns the seconds until the next."""
-    meta = body["metadata"]
-    name, namespace = str(meta["name"]), str(meta["namespace"])
-    spec = processor_spec(dict(body.get("spec") or {}))
+def measure(name: str, namespace: str, raw_spec: dict[str, Any], state: State) -> tuple[float, Decision | None]:
+    """measure does one round (lag, status, maybe a scaling step): the seconds until the next, what it scaled."""
+    spec = processor_spec(raw_spec)
     auto = spec.get("autoscaling") or {}
     policy = policy_from_spec(spec)
+    config: dict[str, str] = {}
     try:
-        offsets = reader_for(kafka_config(namespace, spec)).offsets(group_of(name, spec),
-                                                                    consumed_topics(name, spec))
+        config = kafka_config(namespace, spec)
+        offsets = reader_for(config).offsets(group_of(name, spec), consumed_topics(name, spec))
     except Exception as exc:  # noqa: BLE001 - Kafka or Secret trouble: retried next round, never fatal
+        forget_reader(config)
         log.warning("lag of %s/%s unavailable: %s: %s", namespace, name, type(exc).__name__, exc)
-        return policy.interval
+        return policy.interval, None
     lag = group_lag(offsets)
     status: dict[str, Any] = {"lag": lag}
     if not auto.get("enabled"):
         state.history, state.last = (), None
         patch_group(namespace, name, {"status": status}, status=True)
-        return policy.interval
+        return policy.interval, None
     current = int(spec["replicas"])
     now = time.monotonic()
     decision = decide(now=now, current=current, lag=lag, policy=policy, history=state.history,
@@ -103,26 +116,31 @@ def measure(body: kopf.Body, state: State) -> float:
         state.last_scaled = now
         status["lastScaling"] = {"time": timestamp(), "from": current, "to": decision.replicas,
                                  "reason": f"{decision.reason}: {decision.message}"}
-        kopf.event(body, type="Normal", reason=decision.reason, message=decision.message)
         log.info("%s/%s: %s", namespace, name, decision.message)
     elif state.last is None or (state.last.reason, state.last.desired) != (decision.reason, decision.desired):
         log.info("%s/%s: %s (%s)", namespace, name, decision.reason, decision.message)
     state.last = decision
     patch_group(namespace, name, {"status": status}, status=True)
-    return policy.interval
+    return policy.interval, decision if decision.scale else None
 
 
 @kopf.daemon(GROUP, VERSION, "processorgroups", id="autoscaler", cancellation_timeout=10.0)
-def autoscaler(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
+async def autoscaler(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> None:
     """autoscaler measures and scales one ProcessorGroup until it is deleted or the operator stops."""
     state = State()
+    loop = asyncio.get_running_loop()
     while not stopped:
+        meta = body["metadata"]
+        # The body is a live view: read the current spec each round, as a plain copy for the worker thread.
+        args = (str(meta["name"]), str(meta["namespace"]), dict(body.get("spec") or {}), state)
         try:
-            interval = measure(body, state)
+            interval, scaled = await loop.run_in_executor(_executor, measure, *args)
+            if scaled is not None:
+                kopf.event(body, type="Normal", reason=scaled.reason, message=scaled.message)
         except Exception:  # an API hiccup must not end the group's autoscaling
             log.exception("autoscaler round failed")
             interval = 5.0
-        stopped.wait(interval)
+        await stopped.wait(interval)
 
 
 __all__ = ["State", "autoscaler", "kafka_config", "measure"]
