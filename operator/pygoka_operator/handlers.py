@@ -92,9 +92,13 @@ def reconcile_processorgroup(body: kopf.Body, patch: kopf.Patch, **_: Any) -> No
         conditions = set_condition(conditions, "TopicsReady", "Unknown", "KafkaError", blocked, generation)
     kube.apply(api_client, headless_service(owner, name, own_labels, selector, int(spec["httpPort"])))
     kube.apply(api_client, pod_disruption_budget(owner, name, own_labels, selector))
+    statefulset: dict[str, Any] | None = None
     if blocked is None:
-        statefulset: dict[str, Any] | None = kube.apply(api_client, processor_statefulset(owner, spec, brokers))
-    else:
+        try:
+            statefulset = kube.apply(api_client, processor_statefulset(owner, spec, brokers))
+        except kube.SPEC_ERRORS as exc:
+            blocked = kube.spec_error(exc)
+    if blocked is not None:
         # Never roll pods onto topics that break co-partitioning: the existing StatefulSet stays as it is.
         statefulset = kube.read(api_client, "apps/v1", "StatefulSet", owner.namespace, name)
         kopf.warn(body, reason="ReconcileBlocked", message=blocked)
@@ -148,9 +152,13 @@ def reconcile_view(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     kube.apply(api_client, headless_service(owner, f"{name}-headless", own_labels, selector, 8080))
     kube.apply(api_client, query_service(owner, name, own_labels, selector, int(spec["servicePort"])))
     if blocked is None:
-        statefulset = kube.apply(api_client, view_statefulset(owner, spec, brokers, SETTINGS.runtime_image))
-    else:
+        try:
+            statefulset = kube.apply(api_client, view_statefulset(owner, spec, brokers, SETTINGS.runtime_image))
+        except kube.SPEC_ERRORS as exc:
+            blocked = kube.spec_error(exc)
+    if blocked is not None:
         statefulset = kube.read(api_client, "apps/v1", "StatefulSet", owner.namespace, name)
+        kopf.warn(body, reason="ReconcileBlocked", message=blocked)
     patch.status["conditions"] = rollout_conditions(conditions, desired=int(spec["replicas"]),
                                                     statefulset=statefulset, generation=generation, blocked=blocked)
     patch.status.update(replica_status(statefulset))

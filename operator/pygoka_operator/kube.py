@@ -7,11 +7,15 @@ import threading
 from typing import Any
 
 from kubernetes import client, dynamic
-from kubernetes.dynamic.exceptions import ConflictError, NotFoundError
+from kubernetes.dynamic.exceptions import BadRequestError, ConflictError, NotFoundError, UnprocessibleEntityError
 
 from pygoka_operator import MANAGER
 
 _lock = threading.Lock()
+
+
+class Rejected(Exception):
+    """Rejected: the API server refused a child as invalid (400/422), a spec error retrying cannot fix."""
 _dynamic: Any = None
 
 
@@ -28,14 +32,18 @@ def apply(dyn: Any, manifest: dict[str, Any]) -> dict[str, Any]:
     """apply creates manifest, or (409: it exists) server-side applies it so fields we dropped are removed too."""
     resource = dyn.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
     namespace = manifest["metadata"]["namespace"]
+    what = f"{manifest['kind']} {namespace}/{manifest['metadata']['name']}"
     try:
-        return dict(resource.create(body=manifest, namespace=namespace, field_manager=MANAGER).to_dict())
-    except ConflictError:
-        pass
-    # force: the operator owns these fields; a manual `kubectl scale statefulset` is reverted here.
-    applied = dyn.server_side_apply(resource, body=manifest, namespace=namespace, field_manager=MANAGER,
-                                    force_conflicts=True)
-    return dict(applied.to_dict())
+        try:
+            return dict(resource.create(body=manifest, namespace=namespace, field_manager=MANAGER).to_dict())
+        except ConflictError:
+            pass
+        # force: the operator owns these fields; a manual `kubectl scale statefulset` is reverted here.
+        applied = dyn.server_side_apply(resource, body=manifest, namespace=namespace, field_manager=MANAGER,
+                                        force_conflicts=True)
+        return dict(applied.to_dict())
+    except (BadRequestError, UnprocessibleEntityError) as exc:
+        raise Rejected(f"the API server rejected {what}: {exc.summary()}") from exc  # type: ignore[no-untyped-call]
 
 
 def read(dyn: Any, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
@@ -53,3 +61,13 @@ def secret_settings(dyn: Any, namespace: str, name: str) -> dict[str, str]:
     if secret is None:
         raise LookupError(f"Secret {namespace}/{name} (spec.kafka.secretRef) not found")
     return {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
+
+
+#: SPEC_ERRORS are what building or applying a child raises for a spec the CRD schema cannot catch (a podTemplate
+#: or resources the API server refuses, a podTemplate of the wrong shape): reported, never retried in a loop.
+SPEC_ERRORS = (Rejected, TypeError, KeyError, ValueError, AttributeError)
+
+
+def spec_error(exc: BaseException) -> str:
+    """spec_error is the message reporting one of SPEC_ERRORS in conditions and events."""
+    return str(exc) if isinstance(exc, Rejected) else f"invalid spec ({type(exc).__name__}: {exc})"

@@ -7,163 +7,43 @@ chart's permissions suffice. There is no kubelet: pods are created but never run
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
 import textwrap
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from confluent_kafka.admin import AdminClient
-from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.cimpl import NewTopic
 from conftest import wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
-K8S_SH = ROOT / "scripts" / "k8s.sh"
-RELEASE = "pygoka-operator"
-OPERATOR_NS = "pygoka-system"
-INTERVAL = 3
+from operator_cluster import (
+    CHART,
+    INTERVAL,
+    OPERATOR_NS,
+    RELEASE,
+    Cluster,
+    Operator,
+    condition,
+    free_port,
+    healthz,
+    install_chart,
+    kafka_topic,
+    processor_group,
+    run_operator,
+    shared_cluster,
+    wait_for,
+)
 
 # Starting the control plane takes ~10 s with cached binaries (a cold build is much longer).
 pytestmark = [pytest.mark.k8s, pytest.mark.kafka, pytest.mark.timeout(1800)]
 
 
-@dataclass
-class Cluster:
-    """Cluster is a running control plane started by scripts/k8s.sh."""
-
-    run_dir: Path
-    bin_dir: Path
-    env: dict[str, str]
-
-    def call(self, binary: str, *args: str, stdin: str | None = None,
-             check: bool = True) -> subprocess.CompletedProcess[str]:
-        argv = [str(self.bin_dir / binary), *args]
-        result = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=self.env, timeout=180)
-        if check and result.returncode != 0:
-            raise AssertionError(f"{' '.join(argv)} failed ({result.returncode}): {result.stderr}")
-        return result
-
-    def kubectl(self, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
-        return self.call("kubectl", *args, stdin=stdin, check=check)
-
-    def get(self, *args: str) -> Any:
-        """get is `kubectl get ... -o json` parsed, or None when the object does not exist."""
-        result = self.kubectl("get", *args, "-o", "json", check=False)
-        if result.returncode != 0:
-            if "NotFound" in result.stderr:
-                return None
-            raise AssertionError(f"kubectl get {' '.join(args)} failed: {result.stderr}")
-        return json.loads(result.stdout)
-
-    def apply(self, namespace: str, manifest: dict[str, Any] | str, check: bool = True) -> \
-            subprocess.CompletedProcess[str]:
-        text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
-        return self.kubectl("apply", "-n", namespace, "-f", "-", stdin=text, check=check)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
-    """cluster is a control plane of our own on free ports, stopped at the end of the module."""
-    run_dir = tmp_path_factory.mktemp("operator-k8s")
-    env = dict(os.environ)
-    env.update(PYGOKA_RUN=str(run_dir), PYGOKA_K8S_API_PORT=str(free_port()), PYGOKA_ETCD_PORT=str(free_port()),
-               PYGOKA_ETCD_PEER_PORT=str(free_port()))
-    started = subprocess.run([str(K8S_SH), "start"], env=env, capture_output=True, text=True)
-    try:
-        assert started.returncode == 0, f"k8s.sh start failed:\n{started.stderr}"
-        exports = subprocess.run([str(K8S_SH), "env"], env=env, capture_output=True, text=True, check=True).stdout
-        path_line = next(line for line in exports.splitlines() if line.startswith("export PATH="))
-        bin_dir = Path(path_line.removeprefix("export PATH=").split(":", 1)[0])
-        helm_home = run_dir / "helm"
-        env.update(KUBECONFIG=str(run_dir / "k8s" / "kubeconfig"), HELM_CACHE_HOME=str(helm_home / "cache"),
-                   HELM_CONFIG_HOME=str(helm_home / "config"), HELM_DATA_HOME=str(helm_home / "data"))
-        yield Cluster(run_dir=run_dir, bin_dir=bin_dir, env=env)
-    finally:
-        stopped = subprocess.run([str(K8S_SH), "stop"], env=env, capture_output=True, text=True)
-        assert stopped.returncode == 0, stopped.stderr
-
-
-@pytest.fixture(scope="module")
-def installed(cluster: Cluster, brokers: str) -> Cluster:
-    """installed is the cluster with the chart installed by helm (CRDs, RBAC, ServiceAccount, Deployment)."""
-    cluster.call("helm", "install", RELEASE, str(ROOT / "charts" / "pygoka-operator"), "-n", OPERATOR_NS,
-                 "--create-namespace", "--set", f"kafka.bootstrapServers={brokers}",
-                 "--set", f"reconcileIntervalSeconds={INTERVAL}")
-    for crd in ("processorgroups.pygoka.io", "views.pygoka.io"):
-        cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")
-    return cluster
-
-
-@dataclass
-class Operator:
-    """Operator is the running operator process and its log."""
-
-    process: subprocess.Popen[bytes]
-    log: Path
-    health_port: int
-
-    def log_tail(self) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-60:])
-
-
-def service_account_kubeconfig(cluster: Cluster, path: Path, service_account: str, namespace: str) -> None:
-    """service_account_kubeconfig writes a kubeconfig authenticating with a ServiceAccount's token."""
-    token = cluster.kubectl("create", "token", service_account, "-n", namespace, "--duration=2h").stdout.strip()
-    admin = json.loads(cluster.kubectl("config", "view", "--raw", "--minify", "-o", "json").stdout)
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "operator",
-        "clusters": admin["clusters"],
-        "users": [{"name": "operator", "user": {"token": token}}],
-        "contexts": [{"name": "operator", "context": {"cluster": admin["clusters"][0]["name"], "user": "operator"}}],
-    }))
-
-
-@contextlib.contextmanager
-def run_operator(cluster: Cluster, brokers: str, directory: Path, service_account: str, namespace: str,
-                 watch: str = "") -> Iterator[Operator]:
-    """run_operator runs `python -m pygoka_operator` authenticated as a chart's ServiceAccount."""
-    kubeconfig = directory / "kubeconfig"
-    service_account_kubeconfig(cluster, kubeconfig, service_account, namespace)
-    log = directory / "operator.log"
-    port = free_port()
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig), "PYGOKA_OPERATOR_BROKERS": brokers,
-           "PYGOKA_OPERATOR_INTERVAL": str(INTERVAL), "PYGOKA_OPERATOR_HEALTH_PORT": str(port),
-           "PYGOKA_OPERATOR_RUNTIME_IMAGE": "pygoka-runtime:test", "PYGOKA_OPERATOR_NAMESPACES": watch}
-    with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "pygoka_operator"], env=env, stdout=out,
-                                   stderr=subprocess.STDOUT)
-    running = Operator(process, log, port)
-    try:
-        wait_until(lambda: healthz(port) == 200 or process.poll() is not None, 60, interval=0.5,
-                   message="operator /healthz")
-        assert process.poll() is None, f"operator exited:\n{running.log_tail()}"
-        yield running
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        print(f"--- operator log tail ---\n{running.log_tail()}")
+def installed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, brokers: str) -> Cluster:
+    """installed is the session's control plane with the chart installed by helm."""
+    return install_chart(shared_cluster(request.config, tmp_path_factory), brokers)
 
 
 @pytest.fixture(scope="module")
@@ -171,14 +51,6 @@ def operator(installed: Cluster, brokers: str, tmp_path_factory: pytest.TempPath
     """operator is the cluster-wide operator of the chart's default install, running until the module ends."""
     with run_operator(installed, brokers, tmp_path_factory.mktemp("operator"), RELEASE, OPERATOR_NS) as running:
         yield running
-
-
-def healthz(port: int) -> int | None:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as response:
-            return int(response.status)
-    except OSError:
-        return None
 
 
 @pytest.fixture
@@ -193,42 +65,6 @@ def admin(brokers: str) -> AdminClient:
     return AdminClient({"bootstrap.servers": brokers})
 
 
-def kafka_topic(admin: AdminClient, name: str) -> tuple[int, str] | None:
-    """kafka_topic is (partitions, cleanup.policy) of a topic, or None when it does not exist."""
-    metadata = admin.list_topics(timeout=10)
-    if name not in metadata.topics or metadata.topics[name].error is not None:
-        return None
-    (future,) = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, name)]).values()
-    return len(metadata.topics[name].partitions), future.result(timeout=10)["cleanup.policy"].value
-
-
-def processor_group(name: str, **spec: Any) -> dict[str, Any]:
-    body = {"image": "registry.example/clicks:1", "graph": "click_count:graph", "partitions": 4, **spec}
-    return {"apiVersion": "pygoka.io/v1alpha1", "kind": "ProcessorGroup", "metadata": {"name": name}, "spec": body}
-
-
-def condition(resource: dict[str, Any] | None, type_: str) -> dict[str, Any] | None:
-    for item in ((resource or {}).get("status") or {}).get("conditions") or []:
-        if item["type"] == type_:
-            return dict(item)
-    return None
-
-
-def wait_for(get: Callable[[], Any], check: Callable[[Any], bool], message: str, timeout: float = 60) -> Any:
-    """wait_for polls get() until check(value) holds and returns that value."""
-    found: list[Any] = []
-
-    def done() -> bool:
-        value = get()
-        if value is not None and check(value):
-            found.append(value)
-            return True
-        return False
-
-    wait_until(done, timeout, interval=0.5, message=message)
-    return found[0]
-
-
 def test_namespaced_install_reconciles_only_its_namespace(installed: Cluster, brokers: str, tmp_path: Path,
                                                           names: Callable[[str], str]) -> None:
     """rbac.clusterWide=false: Roles only in watchNamespaces; the operator run with that ServiceAccount reconciles
@@ -241,7 +77,7 @@ def test_namespaced_install_reconciles_only_its_namespace(installed: Cluster, br
     for ns in (watched, other):
         installed.kubectl("create", "namespace", ns)
     release = names("scoped")
-    installed.call("helm", "install", release, str(ROOT / "charts" / "pygoka-operator"), "-n", watched,
+    installed.call("helm", "install", release, str(CHART), "-n", watched,
                    "--skip-crds", "--set", "rbac.clusterWide=false", "--set", f"watchNamespaces={{{watched}}}",
                    "--set", f"kafka.bootstrapServers={brokers}")
     account = f"{release}-pygoka-operator"
@@ -263,8 +99,12 @@ def test_namespaced_install_reconciles_only_its_namespace(installed: Cluster, br
 
 
 def test_operator_health_and_chart_rbac(installed: Cluster, operator: Operator) -> None:
-    """The operator answers /healthz; the chart's ServiceAccount may create children but not delete them."""
+    """The operator answers /healthz over HTTP with its probes; the chart's ServiceAccount may create children
+    but not delete them."""
     assert healthz(operator.health_port) == 200
+    with urllib.request.urlopen(f"http://127.0.0.1:{operator.health_port}/healthz", timeout=5) as response:
+        probes = json.loads(response.read())
+    assert set(probes) == {"now"} and probes["now"].startswith("20")
     sa = f"system:serviceaccount:{OPERATOR_NS}:{RELEASE}"
     can = {verb_resource: installed.kubectl("auth", "can-i", *verb_resource.split(), "--as", sa, "-A",
                                             check=False).stdout.strip()
@@ -440,3 +280,48 @@ def test_deletion_honours_topic_deletion_policy(installed: Cluster, operator: Op
     # The garbage collector removes the children through their owner references.
     wait_until(lambda: installed.get("statefulset", name, "-n", namespace) is None, 60, interval=0.5,
                message="StatefulSet garbage-collected")
+
+
+def test_schema_rejects_a_graph_without_module_and_attribute(installed: Cluster, namespace: str,
+                                                             names: Callable[[str], str]) -> None:
+    """spec.graph must be module:attr; the API server refuses anything else before the operator sees it."""
+    rejected = installed.apply(namespace, processor_group(names("nograph"), graph="click_count"), check=False)
+    assert rejected.returncode != 0 and "spec.graph" in rejected.stderr
+
+
+def test_specs_the_schema_cannot_catch_are_reported_not_fatal(installed: Cluster, operator: Operator,
+                                                              namespace: str, names: Callable[[str], str]) -> None:
+    """Unreachable Kafka and resources the API server refuses: conditions and events say why, the operator
+    keeps running and reconciles a valid ProcessorGroup in the meantime."""
+    closed = f"127.0.0.1:{free_port()}"
+    unreachable, refused, healthy = names("nokafka"), names("badres"), names("fine")
+    installed.apply(namespace, processor_group(unreachable, kafka={"bootstrapServers": closed}))
+    installed.apply(namespace, processor_group(refused, inputs=[names("in")],
+                                               resources={"requests": {"cpu": "lots"}}))
+    installed.apply(namespace, processor_group(healthy, inputs=[names("in")]))
+
+    pg = wait_for(lambda: installed.get("pg", refused, "-n", namespace),
+                  lambda r: (condition(r, "Degraded") or {}).get("status") == "True", "Degraded for refused resources")
+    degraded = condition(pg, "Degraded") or {}
+    assert degraded["reason"] == "ReconcileBlocked"
+    assert f"the API server rejected StatefulSet {namespace}/{refused}" in degraded["message"]
+    assert "quantities must match" in degraded["message"]
+    assert (condition(pg, "TopicsReady") or {}).get("status") == "True"
+    assert installed.get("statefulset", refused, "-n", namespace) is None
+
+    wait_for(lambda: installed.get("statefulset", healthy, "-n", namespace), lambda s: True,
+             "the valid group's StatefulSet")
+    # librdkafka gives up on the closed port after the operator's Kafka timeout (15 s by default).
+    pg = wait_for(lambda: installed.get("pg", unreachable, "-n", namespace),
+                  lambda r: (condition(r, "TopicsReady") or {}).get("reason") == "KafkaError",
+                  "TopicsReady KafkaError", timeout=90)
+    topics_ready = condition(pg, "TopicsReady") or {}
+    assert topics_ready["status"] == "Unknown"
+    assert (condition(pg, "Degraded") or {}).get("status") == "True"
+    assert installed.get("statefulset", unreachable, "-n", namespace) is None
+
+    events = json.loads(installed.kubectl("get", "events", "-n", namespace, "-o", "json").stdout)["items"]
+    blocked = {event["involvedObject"]["name"] for event in events if event["reason"] == "ReconcileBlocked"}
+    assert {unreachable, refused} <= blocked
+    assert operator.process.poll() is None
+    assert healthz(operator.health_port) == 200
