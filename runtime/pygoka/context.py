@@ -69,7 +69,8 @@ class Context:
         self._key = key
         self._key_bytes = key_bytes
         self._new_value: Any = _UNSET
-        self._effects: list[tuple[str, bytes, bytes | None, int | None, list[tuple[str, bytes]] | None]] = []
+        # Created by the first emit or loopback: most callbacks send nothing besides the table update.
+        self._effects: list[tuple[str, bytes, bytes | None, int | None, list[tuple[str, bytes]] | None]] | None = None
 
     @property
     def key(self) -> str:
@@ -111,9 +112,12 @@ class Context:
 
     def value(self) -> Any:
         """value is the table value of the current key, None if never set (B6)."""
-        codec = self._state_codec()
-        if self._new_value is not _UNSET:
-            return None if self._new_value is _DELETE else self._new_value[1]
+        codec = self._host.table_codec
+        if codec is None:
+            raise CallbackError("cannot access state in stateless processor")
+        new = self._new_value
+        if new is not _UNSET:
+            return None if new is _DELETE else new[1]
         table = self._run.table
         assert table is not None
         raw = table.get(self._key_bytes)
@@ -121,11 +125,18 @@ class Context:
 
     def set_value(self, value: Any, headers: Headers | None = None) -> None:
         """set_value stores value for the current key and writes it to the group table topic."""
-        codec = self._state_codec()
+        codec = self._host.table_codec
+        if codec is None:
+            raise CallbackError("cannot access state in stateless processor")
         if value is None:
             raise CallbackError("cannot set None as table value (use delete instead)")
-        raw = _encode(codec, value, f"table '{self._host.table_topic}'")
-        self._new_value = (raw, value, _headers(headers))
+        try:
+            raw = codec.encode(value)
+        except CodecError:
+            raise
+        except Exception as exc:
+            raise _encode_error(codec, exc, "table", self._host.table_topic) from exc
+        self._new_value = (raw, value, _headers(headers) if headers else None)
 
     def delete(self, headers: Headers | None = None) -> None:
         """delete removes the current key from the table and writes a tombstone to the table topic."""
@@ -144,8 +155,8 @@ class Context:
         codec = host.output_codecs.get(topic)
         if codec is None:
             raise CallbackError(f"cannot emit to topic '{topic}': not declared as Output of group '{host.group}'")
-        raw = None if value is None else _encode(codec, value, f"topic '{topic}'")
-        self._effects.append((topic, _key_bytes(key), raw, None, _headers(headers)))
+        raw = None if value is None else _encode(codec, value, "topic", topic)
+        self._effect((topic, _key_bytes(key), raw, None, _headers(headers)))
 
     def loopback(self, key: str, value: Any, headers: Headers | None = None) -> None:
         """loopback sends value with key to the group's loop topic, handled by the Loop callback (B9)."""
@@ -153,8 +164,13 @@ class Context:
         if host.loop_topic is None:
             raise CallbackError("no loop topic configured")
         codec = host.output_codecs[host.loop_topic]
-        raw = _encode(codec, value, f"loop topic '{host.loop_topic}'")
-        self._effects.append((host.loop_topic, _key_bytes(key), raw, None, _headers(headers)))
+        raw = _encode(codec, value, "loop topic", host.loop_topic)
+        self._effect((host.loop_topic, _key_bytes(key), raw, None, _headers(headers)))
+
+    def _effect(self, record: tuple[str, bytes, bytes | None, int | None, list[tuple[str, bytes]] | None]) -> None:
+        if self._effects is None:
+            self._effects = []
+        self._effects.append(record)
 
     def join(self, table: str) -> Any:
         """join is the value of the current key in a co-partitioned Join table (B10)."""
@@ -192,17 +208,23 @@ class Context:
             raw, headers = (None, None) if new is _DELETE else (new[0], new[2])
             table.set(self._key_bytes, raw)
             host.produce(host.table_topic, self._key_bytes, raw, self._run.partition, headers)
-        for topic, key, value, partition, headers in self._effects:
-            host.produce(topic, key, value, partition, headers)
+        if self._effects:
+            for topic, key, value, partition, headers in self._effects:
+                host.produce(topic, key, value, partition, headers)
 
 
-def _encode(codec: Codec, value: Any, where: str) -> bytes:
+def _encode(codec: Codec, value: Any, kind: str, name: str) -> bytes:
     try:
         return codec.encode(value)
     except CodecError:
         raise
     except Exception as exc:
-        raise CodecError(f"codec {codec_name(codec)} cannot encode value for {where}: {exc}") from exc
+        raise _encode_error(codec, exc, kind, name) from exc
+
+
+def _encode_error(codec: Codec, exc: Exception, kind: str, name: str) -> CodecError:
+    # kind and name are formatted only on failure, since encoding runs for every table update.
+    return CodecError(f"codec {codec_name(codec)} cannot encode value for {kind} '{name}': {exc}")
 
 
 def _key_bytes(key: str | bytes) -> bytes:
