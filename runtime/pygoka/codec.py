@@ -48,7 +48,7 @@ class String:
 
     def decode(self, data: bytes) -> str:
         try:
-            return bytes(data).decode("utf-8")
+            return (data if type(data) is bytes else bytes(data)).decode("utf-8")
         except UnicodeDecodeError as exc:
             raise CodecError(f"String codec cannot decode {len(data)} bytes: not UTF-8 ({exc.reason})") from exc
 
@@ -60,6 +60,9 @@ class Int64:
     _MAX = 2**63 - 1
 
     def encode(self, value: Any) -> bytes:
+        # Fast path for a plain int (not bool, not a subclass with its own str) in range.
+        if type(value) is int and self._MIN <= value <= self._MAX:
+            return b"%d" % value
         if isinstance(value, bool) or not isinstance(value, int):
             raise CodecError(f"Int64 codec cannot encode {type(value).__name__}: expected int")
         if not self._MIN <= value <= self._MAX:
@@ -67,6 +70,9 @@ class Int64:
         return str(value).encode("ascii")
 
     def decode(self, data: bytes) -> int:
+        # Fast path: up to 18 ASCII digits are always a valid, in-range non-negative int64.
+        if type(data) is bytes and len(data) < 19 and data.isdigit():
+            return int(data)
         text = bytes(data)
         # int() would also accept spaces, underscores and '+', which Go's strconv.ParseInt rejects.
         body = text[1:] if text[:1] == b"-" else text
