@@ -58,16 +58,10 @@ def query(port: int, table: str, key: str) -> Any:
         return None
 
 
-def test_click_count_through_the_operator(installed: Cluster, operator: Operator, brokers: str, tmp_path: Path,
-                                          names: Callable[[str], str]) -> None:
-    """100,000 clicks over 1,000 users: the View served by the operator's pods answers every count exactly."""
-    group, clicks = names("clicks"), names("user-clicks")
-    namespace = names("e2e")
-    installed.kubectl("create", "namespace", namespace)
-    workdir = tmp_path / "app"
-    workdir.mkdir()
+def graph_module(workdir: Path, group: str, clicks: str) -> str:
+    """graph_module writes what a user's image holds (examples/k8s/click_count.py with this test's names)."""
+    workdir.mkdir(parents=True, exist_ok=True)
     module = f"clicks_{group.replace('-', '_')}"
-    # What a user's image holds: examples/k8s/click_count.py with this test's topic and group names.
     (workdir / f"{module}.py").write_text(textwrap.dedent(f"""
         from pygoka.codec import Int64, String
         from pygoka.graph import Input, Persist, define_group
@@ -77,42 +71,98 @@ def test_click_count_through_the_operator(installed: Cluster, operator: Operator
 
         graph = define_group({group!r}, Input({clicks!r}, String(), count), Persist(Int64()))
     """))
-    runner = PodRunner(installed.run_dir / "k8s" / "kubeconfig", namespace, tmp_path / "node", workdir).start()
+    return f"{module}:graph"
+
+
+def emit_clicks(brokers: str, topic: str, clicks: int, seed: int) -> Counter[str]:
+    """emit_clicks emits clicks over USERS users (each at least once) and returns the true counts."""
+    rng = random.Random(seed)
+    users = [f"user-{rng.randrange(USERS)}" for _ in range(clicks - USERS)] + [f"user-{u}" for u in range(USERS)]
+    with Emitter(brokers, topic, String(), partitions=PARTITIONS) as emitter:
+        for user in users:
+            emitter.emit(user, "click")
+        assert emitter.flush(60) == 0
+    return Counter(users)
+
+
+def ready(runner: PodRunner, replicas: int) -> Callable[[Any], bool]:
+    """ready checks a resource's readyReplicas, failing at once if the pod runner broke."""
+    def check(resource: Any) -> bool:
+        assert not runner.errors, f"pod runner failed: {runner.errors[-3:]}"
+        return bool((resource.get("status") or {}).get("readyReplicas") == replicas)
+    return check
+
+
+def assert_counts(runner: PodRunner, view_pod: str, table: str, truth: Counter[str]) -> None:
+    """assert_counts waits for the View to serve the truth, then compares every user's count."""
+    port = runner.port_of(view_pod)
+    wait_until(lambda: all(query(port, table, user) == count for user, count in truth.items()), 180,
+               interval=2, message="every count exact")
+    answered = {user: query(port, table, user) for user in truth}
+    assert answered == dict(truth)
+    assert sum(answered.values()) == sum(truth.values())
+
+
+def view(name: str, group: str) -> dict[str, Any]:
+    return {"apiVersion": "pygoka.io/v1alpha1", "kind": "View", "metadata": {"name": name},
+            "spec": {"group": group, "codec": "int64"}}
+
+
+def test_click_count_through_the_operator(installed: Cluster, operator: Operator, brokers: str, tmp_path: Path,
+                                          names: Callable[[str], str]) -> None:
+    """100,000 clicks over 1,000 users: the View served by the operator's pods answers every count exactly."""
+    group, clicks, namespace = names("clicks"), names("user-clicks"), names("e2e")
+    installed.kubectl("create", "namespace", namespace)
+    graph = graph_module(tmp_path / "app", group, clicks)
+    runner = PodRunner(installed.run_dir / "k8s" / "kubeconfig", namespace, tmp_path / "node", tmp_path / "app")
+    runner.start()
     try:
-        installed.apply(namespace, processor_group(group, graph=f"{module}:graph", inputs=[clicks],
-                                                   partitions=PARTITIONS, replicas=2,
-                                                   autoscaling={"intervalSeconds": 2}))
-        installed.apply(namespace, {"apiVersion": "pygoka.io/v1alpha1", "kind": "View", "metadata": {"name": group},
-                                    "spec": {"group": group, "codec": "int64"}})
-
-        def ready(replicas: int) -> Callable[[Any], bool]:
-            def check(resource: Any) -> bool:
-                assert not runner.errors, f"pod runner failed: {runner.errors[-3:]}"
-                return bool((resource.get("status") or {}).get("readyReplicas") == replicas)
-            return check
-
-        wait_for(lambda: installed.get("pg", group, "-n", namespace), ready(2), "2 processor pods ready", timeout=180)
-        wait_for(lambda: installed.get("view", group, "-n", namespace), ready(1), "view pod ready", timeout=180)
-
-        rng = random.Random(5)
-        users = [f"user-{rng.randrange(USERS)}" for _ in range(CLICKS - USERS)] + [f"user-{u}" for u in range(USERS)]
-        truth = Counter(users)
-        with Emitter(brokers, clicks, String()) as emitter:
-            for user in users:
-                emitter.emit(user, "click")
-            assert emitter.flush(60) == 0
-
+        installed.apply(namespace, processor_group(group, graph=graph, inputs=[clicks], partitions=PARTITIONS,
+                                                   replicas=2, autoscaling={"intervalSeconds": 2}))
+        installed.apply(namespace, view(group, group))
+        wait_for(lambda: installed.get("pg", group, "-n", namespace), ready(runner, 2), "2 processor pods ready",
+                 timeout=180)
+        wait_for(lambda: installed.get("view", group, "-n", namespace), ready(runner, 1), "view pod ready",
+                 timeout=180)
+        truth = emit_clicks(brokers, clicks, CLICKS, seed=5)
         wait_for(lambda: installed.get("pg", group, "-n", namespace),
                  lambda r: (r.get("status") or {}).get("lag") == 0, "group lag drained", timeout=300)
-        port = runner.port_of(f"{group}-view-0")
-        table = f"{group}-table"
-        last = users[-1]
-        wait_until(lambda: query(port, table, last) == truth[last], 120, interval=0.5, message="view caught up")
-        wait_until(lambda: all(query(port, table, user) == count for user, count in truth.items()), 120,
-                   interval=2, message="every count exact")
-        answered = {user: query(port, table, user) for user in truth}
-        assert answered == dict(truth)
-        assert sum(answered.values()) == CLICKS
+        assert_counts(runner, f"{group}-view-0", f"{group}-table", truth)
+        assert runner.errors == []
+    finally:
+        runner.stop()
+
+
+def test_a_lag_burst_scales_out_and_draining_scales_back_in(installed: Cluster, operator: Operator, brokers: str,
+                                                           tmp_path: Path, names: Callable[[str], str]) -> None:
+    """20,000 preloaded clicks at 5,000/replica scale the group 1 -> 4; the pods drain them, it returns to 1."""
+    group, clicks, namespace = names("burst"), names("user-clicks"), names("e2e")
+    installed.kubectl("create", "namespace", namespace)
+    graph = graph_module(tmp_path / "app", group, clicks)
+    # The burst is in Kafka before the group exists, so the first measurement sees all of it.
+    truth = emit_clicks(brokers, clicks, 20_000, seed=7)
+    runner = PodRunner(installed.run_dir / "k8s" / "kubeconfig", namespace, tmp_path / "node", tmp_path / "app")
+    runner.start()
+    try:
+        installed.apply(namespace, view(group, group))
+        installed.apply(namespace, processor_group(group, graph=graph, inputs=[clicks], partitions=PARTITIONS,
+                                                   autoscaling={"enabled": True, "targetLagPerReplica": 5000,
+                                                                "scaleUpStabilizationSeconds": 0,
+                                                                "scaleDownStabilizationSeconds": 6,
+                                                                "intervalSeconds": 2}))
+        pg = wait_for(lambda: installed.get("pg", group, "-n", namespace),
+                      lambda r: ((r.get("status") or {}).get("lastScaling") or {}).get("to") == 4, "scaled out to 4",
+                      timeout=120)
+        assert pg["status"]["lastScaling"]["from"] == 1
+        pg = wait_for(lambda: installed.get("pg", group, "-n", namespace),
+                      lambda r: r["spec"]["replicas"] == 1 and (r.get("status") or {}).get("lag") == 0,
+                      "drained and scaled back in to 1", timeout=300)
+        # Draining may pass through an intermediate count (4 -> 3 -> 1) as the lag falls; it ends at 1.
+        assert pg["status"]["lastScaling"]["to"] == 1 and pg["status"]["lastScaling"]["from"] > 1
+        assert pg["status"]["lastScaling"]["reason"].startswith("ScaledDown")
+        wait_for(lambda: installed.get("view", group, "-n", namespace), ready(runner, 1), "view pod ready",
+                 timeout=180)
+        assert_counts(runner, f"{group}-view-0", f"{group}-table", truth)
         assert runner.errors == []
     finally:
         runner.stop()
