@@ -60,6 +60,30 @@ def wait_until(condition: Callable[[], Any], timeout: float = 30.0, interval: fl
     pytest.fail(f"timed out after {timeout}s waiting for {message} (last value: {last!r})")
 
 
+class Seen:
+    """Seen collects what callbacks observed, thread-safely, so the test can wait for it."""
+
+    def __init__(self) -> None:
+        self._items: list[Any] = []
+        self._lock = threading.Lock()
+
+    def add(self, item: Any) -> None:
+        with self._lock:
+            self._items.append(item)
+
+    def items(self) -> list[Any]:
+        with self._lock:
+            return list(self._items)
+
+    def count(self, item: Any) -> int:
+        return self.items().count(item)
+
+    def wait_for(self, count: int, timeout: float = 30.0) -> list[Any]:
+        """wait_for waits until count items were seen and returns them."""
+        wait_until(lambda: len(self.items()) >= count, timeout, message=f"{count} processed messages")
+        return self.items()
+
+
 class Running:
     """Running is a processor or view whose run() executes in a thread; error holds what it raised."""
 

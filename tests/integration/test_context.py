@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
-from conftest import Running, wait_until
+from conftest import Running, Seen, wait_until
 from pygoka import (
     Context,
     Delivery,
@@ -45,27 +44,6 @@ FAST_REBALANCE = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-
-
-class Seen:
-    """Seen collects what callbacks observed, thread-safely, so the test can wait for it."""
-
-    def __init__(self) -> None:
-        self._items: list[Any] = []
-        self._lock = threading.Lock()
-
-    def add(self, item: Any) -> None:
-        with self._lock:
-            self._items.append(item)
-
-    def items(self) -> list[Any]:
-        with self._lock:
-            return list(self._items)
-
-    def wait_for(self, count: int, timeout: float = 30.0) -> list[Any]:
-        """wait_for waits until count items were seen and returns them."""
-        wait_until(lambda: len(self.items()) >= count, timeout, message=f"{count} processed messages")
-        return self.items()
 
 
 def create_stream(backend: Backend, topic: str, partitions: int = PARTITIONS) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from conftest import Running, wait_until
+from conftest import Running, Seen, wait_until
 from pygoka import (
     Context,
     Delivery,
@@ -47,30 +47,6 @@ FAST_REBALANCE = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-
-
-class Seen:
-    """Seen collects what callbacks observed, thread-safely, so the test can wait for it."""
-
-    def __init__(self) -> None:
-        self._items: list[Any] = []
-        self._lock = threading.Lock()
-
-    def add(self, item: Any) -> None:
-        with self._lock:
-            self._items.append(item)
-
-    def items(self) -> list[Any]:
-        with self._lock:
-            return list(self._items)
-
-    def count(self, item: Any) -> int:
-        return self.items().count(item)
-
-    def wait_for(self, count: int, timeout: float = 30.0) -> list[Any]:
-        """wait_for waits until count items were seen and returns them."""
-        wait_until(lambda: len(self.items()) >= count, timeout, message=f"{count} processed messages")
-        return self.items()
 
 
 def key_on(partition: int, prefix: str = "key") -> str:
