@@ -4,59 +4,16 @@ and a view serving the group table over HTTP (B26)."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import signal
-import subprocess
-import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT, wait_until
-
-EXAMPLES = ROOT / "examples"
-
-
-class ExampleProcess:
-    """ExampleProcess runs an example as a subprocess and collects its output lines as they come."""
-
-    def __init__(self, script: Path, args: list[str], brokers: str) -> None:
-        env = {**os.environ, "PYGOKA_BROKERS": brokers, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen(
-            [sys.executable, str(script), *args], env=env, cwd=ROOT, text=True,
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-        )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def output(self) -> str:
-        """output is everything the example printed so far."""
-        return "\n".join(self.lines)
-
-    def wait(self, timeout: float) -> int:
-        """wait waits for the example to exit by itself and returns its exit code."""
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"example did not exit within {timeout}s; output:\n{self.output()}")
-        self._reader.join(10)
-        return code
-
-    def kill(self) -> None:
-        """kill ends the example if it is still running (test teardown)."""
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(10)
+from conftest import wait_until
+from example_process import ExampleProcess
 
 
 @pytest.fixture
@@ -65,7 +22,7 @@ def run_example() -> Iterator[Callable[[str, list[str], str], ExampleProcess]]:
     started: list[ExampleProcess] = []
 
     def run(name: str, args: list[str], brokers: str) -> ExampleProcess:
-        example = ExampleProcess(EXAMPLES / name / "main.py", args, brokers)
+        example = ExampleProcess(Path(name) / "main.py", args, brokers)
         started.append(example)
         return example
 

@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -19,58 +18,21 @@ from typing import Any
 
 import pytest
 from conftest import ROOT, wait_until
-
-EXAMPLES = ROOT / "examples"
-
-
-class Example:
-    """Example runs an example script as a subprocess and collects its output lines as they come."""
-
-    def __init__(self, script: str, args: list[str], brokers: str) -> None:
-        env = {**os.environ, "PYGOKA_BROKERS": brokers, "PYTHONUNBUFFERED": "1"}
-        self.proc = subprocess.Popen([sys.executable, str(EXAMPLES / script), *args], env=env, cwd=ROOT, text=True,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def output(self) -> str:
-        """output is everything the example printed so far."""
-        return "\n".join(self.lines)
-
-    def match(self, pattern: str) -> re.Match[str] | None:
-        """match is the first output line matching pattern, if any."""
-        return next((m for line in list(self.lines) if (m := re.search(pattern, line))), None)
-
-    def wait(self, timeout: float) -> int:
-        """wait waits for the example to exit and returns its exit code."""
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            pytest.fail(f"example did not exit within {timeout}s; output:\n{self.output()}")
-        self._reader.join(10)
-        return code
+from example_process import EXAMPLES, ExampleProcess
 
 
 @pytest.fixture
-def example() -> Iterator[Callable[[str, list[str], str], Example]]:
+def example() -> Iterator[Callable[[str, list[str], str], ExampleProcess]]:
     """example starts example scripts and kills any still running at teardown."""
-    started: list[Example] = []
+    started: list[ExampleProcess] = []
 
-    def run(script: str, args: list[str], brokers: str) -> Example:
-        started.append(Example(script, args, brokers))
+    def run(script: str, args: list[str], brokers: str) -> ExampleProcess:
+        started.append(ExampleProcess(script, args, brokers))
         return started[-1]
 
     yield run
     for running in started:
-        if running.proc.poll() is None:
-            running.proc.kill()
-            running.proc.wait(10)
+        running.kill()
 
 
 # -- 3-messaging ---------------------------------------------------------------------------------------------
@@ -133,7 +95,7 @@ class Messaging:
 
 def test_messaging_filters_translates_and_blocks_spammers(
     brokers: str, names: Callable[[str], str], state_dir: Path,
-    example: Callable[[str, list[str], str], Example],
+    example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """3-messaging: translations (Lookup) apply, blocked users (Join) are dropped until unblocked, and the
     detector (Loop) blocks a user who only sends."""
@@ -200,7 +162,7 @@ def test_tester_examples_pass() -> None:
 
 def test_multiple_instances_share_the_partitions(
     brokers: str, names: Callable[[str], str], state_dir: Path,
-    example: Callable[[str, list[str], str], Example],
+    example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """5-multiple: two instance processes split four partitions, every click is counted once, monitors are ready."""
     running = example("5-multiple/main.py", [
@@ -221,7 +183,7 @@ def test_multiple_instances_share_the_partitions(
 # -- 6-reconnecting-view ---------------------------------------------------------------------------------------
 
 def test_reconnecting_view_prints_values(
-    brokers: str, names: Callable[[str], str], example: Callable[[str, list[str], str], Example],
+    brokers: str, names: Callable[[str], str], example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """6-reconnecting-view: the view recovers and prints the counters the emitter keeps raising."""
     running = example("6-reconnecting-view/main.py", [
@@ -246,7 +208,7 @@ def _defer_commit_args(names: Callable[[str], str]) -> list[str]:
 
 
 def test_defer_commit_commits_after_the_side_effect(
-    brokers: str, names: Callable[[str], str], example: Callable[[str, list[str], str], Example],
+    brokers: str, names: Callable[[str], str], example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """9-defer-commit: every message is forwarded by the pool and committed once its done() was called (B8)."""
     running = example("9-defer-commit/main.py", [*_defer_commit_args(names), "--messages", "5"], brokers)
@@ -256,7 +218,7 @@ def test_defer_commit_commits_after_the_side_effect(
 
 
 def test_defer_commit_without_done_commits_nothing(
-    brokers: str, names: Callable[[str], str], example: Callable[[str, list[str], str], Example],
+    brokers: str, names: Callable[[str], str], example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """9-defer-commit --no-commit: forwarded, but with done() never called nothing is committed (B8)."""
     running = example("9-defer-commit/main.py", [*_defer_commit_args(names), "--messages", "3", "--no-commit"],
@@ -270,7 +232,7 @@ def test_defer_commit_without_done_commits_nothing(
 
 def test_visit_resets_all_counters(
     brokers: str, names: Callable[[str], str], state_dir: Path,
-    example: Callable[[str, list[str], str], Example],
+    example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """10-visit: visit_all's visitor sets every counter to 0; counting then starts over from there."""
     running = example("10-visit/main.py", [
