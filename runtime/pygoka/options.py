@@ -35,6 +35,10 @@ def default_state_dir(name: str) -> Path:
     return Path(tempfile.gettempdir()) / "pygoka" / name
 
 
+#: The values of on_decode_error and on_callback_error.
+_ERROR_MODES = ("fail", "dead_letter")
+
+
 @dataclass
 class ProcessorOptions:
     """ProcessorOptions configure a Processor; each is also a keyword argument of Processor."""
@@ -73,6 +77,17 @@ class ProcessorOptions:
     transport: Transport = KAFKA
     #: tester runs the processor in a pygoka.tester.Tester: transport and storage then come from it.
     tester: Tester | None = None
+    #: on_decode_error: "fail" stops on an undecodable input message, "dead_letter" sends it to dead_letter_topic.
+    on_decode_error: str = "fail"
+    #: on_callback_error: "fail" stops when a callback raises, "dead_letter" sends the input message on.
+    on_callback_error: str = "fail"
+    #: dead_letter_topic receives dead-lettered input messages (default "<group>-dead-letter").
+    dead_letter_topic: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("on_decode_error", "on_callback_error"):
+            if getattr(self, name) not in _ERROR_MODES:
+                raise ValueError(f"{name} must be one of {', '.join(_ERROR_MODES)}, not {getattr(self, name)!r}")
 
     def nil(self) -> NilHandling:
         """nil is nil_handling as a NilHandling."""

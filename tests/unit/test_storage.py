@@ -231,3 +231,61 @@ def test_rocksdb_layout_is_state_dir_topic_partition(tmp_path: Path) -> None:
     storage = builder("clicks-table", 7)
     storage.close()
     assert (tmp_path / "clicks-table" / "7" / "CURRENT").exists()
+
+
+# -- property-based: offsets and keys (issue 7, bad input) ---------------------------------------------
+
+INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+@pytest.mark.parametrize("kind", ["memory", "rocksdb"])
+@settings(max_examples=40, deadline=None)
+@given(offsets=st.lists(INT64, min_size=1, max_size=4))
+def test_every_int64_offset_round_trips_through_reopen(kind: str, offsets: list[int]) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        builder: StorageBuilder = MemoryStorageBuilder() if kind == "memory" else RocksDBStorageBuilder(directory)
+        storage = builder("t", 0)
+        for offset in offsets:
+            storage.write([], offset)
+            assert storage.offset() == offset
+        storage.close()
+        reopened = builder("t", 0)
+        try:
+            assert reopened.offset() == offsets[-1]
+        finally:
+            reopened.close()
+
+
+@settings(max_examples=30, deadline=None)
+@given(offset=st.integers(min_value=2**63) | st.integers(max_value=-(2**63) - 1))
+def test_rocksdb_offset_outside_int64_is_rejected_and_nothing_is_written(offset: int) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        storage = RocksDBStorageBuilder(directory)("t", 0)
+        try:
+            storage.write([(b"k", b"old")], 7)
+            with pytest.raises(Exception, match=r"format requires|out of range|too large"):
+                storage.write([(b"k", b"new")], offset)
+            # The failed write is atomic: neither its data nor its offset landed.
+            assert (storage.get(b"k"), storage.offset()) == (b"old", 7)
+        finally:
+            storage.close()
+
+
+@pytest.mark.parametrize("kind", ["memory", "rocksdb"])
+@settings(max_examples=30, deadline=None)
+@given(
+    data=st.dictionaries(st.binary(max_size=40) | st.just(b"table-offset"), st.binary(max_size=40), max_size=10),
+    offset=INT64,
+)
+def test_any_binary_key_and_value_round_trip_apart_from_the_offset(kind: str, data: dict[bytes, bytes],
+                                                                  offset: int) -> None:
+    with tempfile.TemporaryDirectory() as directory:
+        builder: StorageBuilder = MemoryStorageBuilder() if kind == "memory" else RocksDBStorageBuilder(directory)
+        storage = builder("t", 0)
+        try:
+            storage.write(data.items(), offset)
+            assert {key: storage.get(key) for key in data} == data
+            assert dict(storage.iterate(None, None)) == data
+            assert storage.offset() == offset
+        finally:
+            storage.close()
