@@ -62,6 +62,11 @@ class PartitionRun:
             else:
                 pending[offset] = count - 1
 
+    def forget(self, topic: str, offset: int) -> None:
+        """forget drops every deferral of offset: its message was dead-lettered, so nothing will finish it."""
+        with self._lock:
+            self._deferred.get(topic, {}).pop(offset, None)
+
     def commit_offsets(self) -> dict[str, int]:
         """commit_offsets are the offsets per topic that may be committed and were not yet."""
         result: dict[str, int] = {}

@@ -7,6 +7,7 @@ import signal
 import threading
 from typing import Any
 
+from pygoka.dead_letter import DEAD_LETTER, dead_letter_topic
 from pygoka.errors import NotRunningError, PygokaError
 from pygoka.graph import GroupGraph
 from pygoka.kafka.config import admin_config
@@ -158,7 +159,7 @@ class Processor:
             manager.replication_factor = options.replication_factor
             manager.table_config.update(options.table_config)
         try:
-            return check_copartitioned(
+            partitions = check_copartitioned(
                 manager,
                 streams=self.graph.consumed_topics(),
                 joins=[join.table for join in self.graph.joins],
@@ -166,6 +167,12 @@ class Processor:
                 partitions=options.partitions,
                 default_partitions=options.default_partitions,
             )
+            if DEAD_LETTER in (options.on_decode_error, options.on_callback_error):
+                # Not co-partitioned: nothing reads it by key; it only has to exist.
+                topic = dead_letter_topic(self.graph.group, options.dead_letter_topic)
+                if manager.partitions(topic) is None:
+                    manager.ensure_stream(topic, partitions)
+            return partitions
         finally:
             manager.close()
 

@@ -18,15 +18,15 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from pygoka.codec import Codec, codec_name
 from pygoka.context import Context, ContextHost, Done, Failure
+from pygoka.dead_letter import DEAD_LETTER, dead_letter_headers, dead_letter_topic
 from pygoka.errors import CodecError, ProcessingError, PygokaError
 from pygoka.graph import GroupGraph
-from pygoka.kafka.config import admin_config, group_consumer_config, producer_config, reader_config
+from pygoka.kafka.config import group_consumer_config, producer_config, reader_config
 from pygoka.options import NilHandling, ProcessorOptions
 from pygoka.partition import PartitionRun
 from pygoka.storage.base import StorageBuilder
 from pygoka.table import PartitionState, PartitionTable
 from pygoka.table_reader import TableReader
-from pygoka.topic_manager import KafkaTopicManager
 from pygoka.view import View
 from pygoka.visit import Visits
 
@@ -72,7 +72,7 @@ class GroupRunner(ContextHost):
         self.callbacks = graph.callbacks()
         self.consumed = graph.consumed_topics()
         self.nil = options.nil()
-        self.dead_letter_topic = options.dead_letter_topic or f"{graph.group}-dead-letter"
+        self.dead_letter_topic = dead_letter_topic(graph.group, options.dead_letter_topic)
         self.runs: dict[int, PartitionRun] = {}
         self.tables: dict[int, PartitionTable] = {}
         self.join_tables: dict[tuple[str, int], PartitionTable] = {}
@@ -135,8 +135,6 @@ class GroupRunner(ContextHost):
         config["on_delivery"] = self._on_delivery
         config.setdefault("error_cb", self._on_client_error)
         self.producer = options.transport.producer(config)
-        if "dead_letter" in (options.on_decode_error, options.on_callback_error):
-            self._ensure_dead_letter_topic()
         self.reader.start()
         for lookup in self.graph.lookups:
             view = View(self.brokers, lookup.table, lookup.codec, storage_builder=self.storage,
@@ -252,36 +250,20 @@ class GroupRunner(ContextHost):
         """_reject stops at message, or (configured dead_letter) sends it to the dead-letter topic."""
         mode = self.options.on_decode_error if step == "decode" else self.options.on_callback_error
         # A failure inside finish() may have applied part of the effects: only stopping keeps them consistent.
-        if mode != "dead_letter" or step == "finish":
+        if mode != DEAD_LETTER or step == "finish":
             self._fail_at(message, exc)
             return
         cause = exc.error if isinstance(exc, Failure) else exc
-        name = codec_name(codec) if codec is not None else ""
-        headers = [
-            *(message.headers() or []),
-            ("pygoka.error", _describe(cause).encode("utf-8", "replace")),
-            ("pygoka.topic", message.topic().encode("utf-8")),
-            ("pygoka.partition", str(message.partition()).encode("ascii")),
-            ("pygoka.offset", str(message.offset()).encode("ascii")),
-            ("pygoka.codec", name.encode("utf-8")),
-        ]
+        run = self.runs.get(message.partition())
+        if run is not None:
+            # A deferral the failed callback made would otherwise hold the partition's commits forever.
+            run.forget(message.topic(), message.offset())
+        headers = dead_letter_headers(message, _describe(cause), codec)
         log.warning("group %s: %s/%d@%d sent to dead-letter topic %s: %s", self.group, message.topic(),
                     message.partition(), message.offset(), self.dead_letter_topic, _describe(cause))
         # Same producer as every effect: checkpoint() waits for its acknowledgement before committing,
         # and a failed delivery stops the processor (B7).
         self.produce(self.dead_letter_topic, message.key(), message.value(), None, headers)
-
-    def _ensure_dead_letter_topic(self) -> None:
-        """Create the dead-letter topic if missing; unlike the group's streams it need not be co-partitioned."""
-        options = self.options
-        manager = options.transport.topic_manager(admin_config(self.brokers, options.consumer_config))
-        if isinstance(manager, KafkaTopicManager):
-            manager.replication_factor = options.replication_factor
-        try:
-            if manager.partitions(self.dead_letter_topic) is None:
-                manager.ensure_stream(self.dead_letter_topic, self.partition_count)
-        finally:
-            manager.close()
 
     def _fail_at(self, message: Any, exc: BaseException) -> None:
         """_fail_at commits what was processed before message, then stops with an error naming it."""

@@ -162,3 +162,16 @@ def test_run_without_tables_is_running_at_once() -> None:
     assert run.partition == 5
     assert run.tables() == []
     assert run.state is PartitionState.RUNNING
+
+
+def test_forget_releases_a_deferral_that_will_never_be_done() -> None:
+    """forget drops a dead-lettered message's deferrals, so later offsets commit again."""
+    run = PartitionRun(0, None, {})
+    run.processed_offset("in", 4)
+    run.defer("in", 5)
+    run.defer("in", 5)
+    run.processed_offset("in", 5)
+    run.processed_offset("in", 6)
+    assert run.commit_offsets() == {"in": 5}
+    run.forget("in", 5)
+    assert run.commit_offsets() == {"in": 7}
