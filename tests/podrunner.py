@@ -279,4 +279,35 @@ class PodRunner:
                     local.process.wait()
 
 
-__all__ = ["NODE", "LocalPod", "PodRunner"]
+def main(argv: list[str] | None = None) -> None:
+    """main runs the pods of one namespace until Ctrl-C, printing each pod's local HTTP port as it starts."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Run a namespace's pods as local processes (test only).")
+    parser.add_argument("--kubeconfig", required=True, type=Path)
+    parser.add_argument("--namespace", default="default")
+    parser.add_argument("--root", type=Path, default=Path(".run/podrunner"), help="volumes and pod logs")
+    parser.add_argument("--workdir", type=Path, default=Path.cwd(), help="cwd and PYTHONPATH of the pods")
+    args = parser.parse_args(argv)
+    runner = PodRunner(args.kubeconfig, args.namespace, args.root.resolve(), args.workdir.resolve()).start()
+    shown: set[tuple[str, int]] = set()
+    try:
+        while True:
+            for pod in list(runner.pods.values()):
+                if (pod.name, pod.port) not in shown:
+                    shown.add((pod.name, pod.port))
+                    print(f"{pod.name}: http://127.0.0.1:{pod.port} (log {pod.log})", flush=True)
+            while runner.errors:
+                print(f"pod runner error: {runner.errors.pop(0)}", file=sys.stderr, flush=True)
+            time.sleep(1)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        runner.stop()
+
+
+if __name__ == "__main__":
+    main()
+
+
+__all__ = ["NODE", "LocalPod", "PodRunner", "main"]
