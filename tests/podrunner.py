@@ -289,6 +289,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--root", type=Path, default=Path(".run/podrunner"), help="volumes and pod logs")
     parser.add_argument("--workdir", type=Path, default=Path.cwd(), help="cwd and PYTHONPATH of the pods")
     args = parser.parse_args(argv)
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    # `kill` of a background job sends SIGTERM (and background jobs ignore SIGINT): stop the pods either way.
+    signal.signal(signal.SIGTERM, interrupt)
     runner = PodRunner(args.kubeconfig, args.namespace, args.root.resolve(), args.workdir.resolve()).start()
     shown: set[tuple[str, int]] = set()
     try:
