@@ -19,6 +19,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 BROKERS = os.environ.get("PYGOKA_BROKERS", "127.0.0.1:9092")
 
+# operator_cluster: the `installed` and `operator` fixtures of the operator and end-to-end tests.
+pytest_plugins = ["operator_cluster"]
+
 
 @pytest.fixture(scope="session")
 def brokers() -> str:

@@ -162,6 +162,20 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
+@pytest.fixture(scope="module")
+def installed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, brokers: str) -> Cluster:
+    """installed is the session's shared control plane with the chart (and kopf's peering CRDs) installed."""
+    return install_chart(shared_cluster(request.config, tmp_path_factory), brokers)
+
+
+@pytest.fixture(scope="module")
+def operator(installed: Cluster, brokers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
+    """operator is the cluster-wide operator of the chart's default install, run with the chart's
+    ServiceAccount until the module ends."""
+    with run_operator(installed, brokers, tmp_path_factory.mktemp("operator"), RELEASE, OPERATOR_NS) as running:
+        yield running
+
+
 @contextlib.contextmanager
 def run_operator(cluster: Cluster, brokers: str, directory: Path, service_account: str, namespace: str,
                  watch: str = "", extra_env: dict[str, str] | None = None) -> Iterator[Operator]:

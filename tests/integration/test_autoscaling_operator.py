@@ -7,7 +7,7 @@ topic (scale out), and drained by committing the end offsets for the group ourse
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -15,33 +15,14 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 from operator_cluster import (
-    OPERATOR_NS,
-    RELEASE,
     Cluster,
     Operator,
-    install_chart,
     processor_group,
-    run_operator,
-    shared_cluster,
     wait_for,
 )
 
 pytestmark = [pytest.mark.k8s, pytest.mark.kafka, pytest.mark.timeout(600)]
 PARTITIONS = 4
-
-
-@pytest.fixture(scope="module")
-def installed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, brokers: str) -> Cluster:
-    """installed is the session's shared control plane with the chart installed."""
-    return install_chart(shared_cluster(request.config, tmp_path_factory), brokers)
-
-
-@pytest.fixture(scope="module")
-def operator(installed: Cluster, brokers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    """operator runs with the chart's ServiceAccount, so patching spec.replicas proves the RBAC allows it."""
-    with run_operator(installed, brokers, tmp_path_factory.mktemp("autoscaling-operator"), RELEASE,
-                      OPERATOR_NS) as running:
-        yield running
 
 
 @pytest.fixture

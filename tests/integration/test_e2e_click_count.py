@@ -13,21 +13,16 @@ import textwrap
 import urllib.error
 import urllib.request
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import wait_until
 from operator_cluster import (
-    OPERATOR_NS,
-    RELEASE,
     Cluster,
     Operator,
-    install_chart,
     processor_group,
-    run_operator,
-    shared_cluster,
     wait_for,
 )
 from podrunner import PodRunner
@@ -36,17 +31,6 @@ from pygoka.codec import String
 
 pytestmark = [pytest.mark.k8s, pytest.mark.kafka, pytest.mark.timeout(900)]
 CLICKS, USERS, PARTITIONS = 100_000, 1_000, 4
-
-
-@pytest.fixture(scope="module")
-def installed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, brokers: str) -> Cluster:
-    return install_chart(shared_cluster(request.config, tmp_path_factory), brokers)
-
-
-@pytest.fixture(scope="module")
-def operator(installed: Cluster, brokers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    with run_operator(installed, brokers, tmp_path_factory.mktemp("e2e-operator"), RELEASE, OPERATOR_NS) as running:
-        yield running
 
 
 def query(port: int, table: str, key: str) -> Any:

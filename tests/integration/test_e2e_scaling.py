@@ -30,14 +30,9 @@ from typing import Any
 import pytest
 from conftest import wait_until
 from operator_cluster import (
-    OPERATOR_NS,
-    RELEASE,
     Cluster,
     Operator,
-    install_chart,
     processor_group,
-    run_operator,
-    shared_cluster,
     wait_for,
 )
 from podrunner import PodRunner
@@ -50,18 +45,6 @@ PARTITIONS, USERS, MAX_CLICKS = 6, 200, 20_000
 STAMP = r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) "
 LINE = re.compile(STAMP + r".*group \S+: (assigned|revoked|lost) partitions \[([\d, ]*)\]")
 OPENED = re.compile(r"opened table partition (\d+) at stored offset (\S+)")
-
-
-@pytest.fixture(scope="module")
-def installed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, brokers: str) -> Cluster:
-    return install_chart(shared_cluster(request.config, tmp_path_factory), brokers)
-
-
-@pytest.fixture(scope="module")
-def operator(installed: Cluster, brokers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    with run_operator(installed, brokers, tmp_path_factory.mktemp("scaling-operator"), RELEASE,
-                      OPERATOR_NS) as running:
-        yield running
 
 
 def graph_module(workdir: Path, group: str, clicks: str) -> str:

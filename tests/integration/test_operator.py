@@ -11,7 +11,7 @@ import json
 import textwrap
 import urllib.request
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,29 +28,14 @@ from operator_cluster import (
     condition,
     free_port,
     healthz,
-    install_chart,
     kafka_topic,
     processor_group,
     run_operator,
-    shared_cluster,
     wait_for,
 )
 
 # Starting the control plane takes ~10 s with cached binaries (a cold build is much longer).
 pytestmark = [pytest.mark.k8s, pytest.mark.kafka, pytest.mark.timeout(1800)]
-
-
-@pytest.fixture(scope="module")
-def installed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, brokers: str) -> Cluster:
-    """installed is the session's control plane with the chart installed by helm."""
-    return install_chart(shared_cluster(request.config, tmp_path_factory), brokers)
-
-
-@pytest.fixture(scope="module")
-def operator(installed: Cluster, brokers: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Operator]:
-    """operator is the cluster-wide operator of the chart's default install, running until the module ends."""
-    with run_operator(installed, brokers, tmp_path_factory.mktemp("operator"), RELEASE, OPERATOR_NS) as running:
-        yield running
 
 
 @pytest.fixture

@@ -17,21 +17,13 @@ from conftest import wait_until
 from operator_cluster import (
     CHART,
     Cluster,
-    install_chart,
     processor_group,
     run_operator,
-    shared_cluster,
     wait_for,
 )
 
 pytestmark = [pytest.mark.k8s, pytest.mark.kafka, pytest.mark.timeout(900)]
 LIFETIME = 8
-
-
-@pytest.fixture(scope="module")
-def installed(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, brokers: str) -> Cluster:
-    """installed is the session's control plane with the chart (and so kopf's peering CRDs) installed."""
-    return install_chart(shared_cluster(request.config, tmp_path_factory), brokers)
 
 
 def peers(cluster: Cluster, peering: str) -> dict[str, Any]:
