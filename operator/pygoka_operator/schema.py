@@ -119,7 +119,7 @@ PROCESSOR_SPEC: Schema = obj({
     "topicDeletionPolicy": string("What happens to the created topics on deletion.", enum=["Retain", "Delete"],
                                   default="Retain"),
     "hotStandby": boolean("Every pod keeps every table partition up to date.", False),
-    "guarantee": string("Delivery guarantee.", enum=["at_least_once", "exactly_once"], default="at_least_once"),
+    "guarantee": string("Delivery guarantee of the pods (PYGOKA_GUARANTEE of `pygoka run`).", enum=["at_least_once", "exactly_once"], default="at_least_once"),
     "httpPort": integer("Port of the monitor/health HTTP server.", minimum=1, maximum=65535, default=8080),
 }, required=["image", "graph", "partitions"], rules=[
     {"rule": "self.replicas <= self.partitions", "message": "replicas must be <= partitions"},

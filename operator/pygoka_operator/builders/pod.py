@@ -11,6 +11,12 @@ from pygoka_operator.model import KAFKA_CONFIG_DIR, STATE_DIR, Owner
 RUN_AS = 10001
 TERMINATION_GRACE_SECONDS = 60
 CONTAINER = "pygoka"
+#: CONTAINER_SECURITY is enforced on every container and init container, also those a podTemplate adds.
+CONTAINER_SECURITY: dict[str, Any] = {"runAsNonRoot": True, "readOnlyRootFilesystem": True,
+                                      "allowPrivilegeEscalation": False, "privileged": False}
+#: POD_SECURITY is the pod's securityContext; podTemplate may change the uid but never allow root.
+POD_SECURITY: dict[str, Any] = {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS, "fsGroup": RUN_AS,
+                                "seccompProfile": {"type": "RuntimeDefault"}}
 
 
 def env_var(name: str, value: str) -> dict[str, Any]:
@@ -53,8 +59,7 @@ def pod_template(*, labels: dict[str, str], image: str, command: list[str], env:
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10,
                           "failureThreshold": 6, "initialDelaySeconds": 10},
         "resources": dict(spec.get("resources") or {}),
-        "securityContext": {"runAsNonRoot": True, "readOnlyRootFilesystem": True,
-                            "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}},
+        "securityContext": {**CONTAINER_SECURITY, "capabilities": {"drop": ["ALL"]}},
         "volumeMounts": mounts,
     }
     template: dict[str, Any] = {
@@ -64,14 +69,28 @@ def pod_template(*, labels: dict[str, str], image: str, command: list[str], env:
             "volumes": volumes,
             # run() commits offsets and closes RocksDB on SIGTERM; big batches need more than the default 30 s.
             "terminationGracePeriodSeconds": TERMINATION_GRACE_SECONDS,
-            "securityContext": {"runAsNonRoot": True, "runAsUser": RUN_AS, "runAsGroup": RUN_AS,
-                                "fsGroup": RUN_AS, "seccompProfile": {"type": "RuntimeDefault"}},
+            "securityContext": dict(POD_SECURITY),
         },
     }
     merged: dict[str, Any] = merge(template, dict(spec.get("podTemplate") or {}))
     # The selector must keep matching whatever the override says.
     merged["metadata"]["labels"] = {**merged["metadata"].get("labels", {}), **labels}
+    enforce_security(merged["spec"])
     return merged
+
+
+def enforce_security(pod_spec: dict[str, Any]) -> None:
+    """enforce_security makes every container non-root, read-only and unprivileged whatever podTemplate says."""
+    if not isinstance(pod_spec, dict):
+        return  # a malformed podTemplate: the API server refuses it with its own message
+    context = pod_spec.get("securityContext")
+    pod_spec["securityContext"] = {**(context if isinstance(context, dict) else {}), "runAsNonRoot": True}
+    for key in ("containers", "initContainers"):
+        containers = pod_spec.get(key)
+        for container in containers if isinstance(containers, list) else []:
+            if isinstance(container, dict):
+                own = container.get("securityContext")
+                container["securityContext"] = {**(own if isinstance(own, dict) else {}), **CONTAINER_SECURITY}
 
 
 def volume_claim_templates(storage: dict[str, Any], labels: dict[str, str]) -> list[dict[str, Any]]:

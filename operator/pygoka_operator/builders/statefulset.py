@@ -17,7 +17,9 @@ def processor_statefulset(owner: Owner, spec: dict[str, Any], brokers: str) -> d
     secret = (spec.get("kafka") or {}).get("secretRef", {}).get("name")
     env = [*base_env(brokers, int(spec["httpPort"]), secret),
            env_var("PYGOKA_PARTITIONS", str(spec["partitions"])),
-           env_var("PYGOKA_HOT_STANDBY", "true" if spec.get("hotStandby") else "false")]
+           env_var("PYGOKA_HOT_STANDBY", "true" if spec.get("hotStandby") else "false"),
+           # Read by `pygoka run` (same as --guarantee): at_least_once or exactly_once (Kafka transactions).
+           env_var("PYGOKA_GUARANTEE", str(spec["guarantee"]))]
     template = pod_template(labels=own_labels, image=str(spec["image"]), command=["pygoka", "run", str(spec["graph"])],
                             env=env, http_port=int(spec["httpPort"]), spec=spec)
     return statefulset(owner=owner, name=name, labels=own_labels, selector=selector_labels(owner.name, "processor"),

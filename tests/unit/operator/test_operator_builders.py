@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from pygoka_operator.builders import (
     headless_service,
     pod_disruption_budget,
@@ -183,3 +184,58 @@ def test_view_with_a_user_graph_and_table_topic() -> None:
     c = container(view_statefulset(VIEW_OWNER, spec, "kafka:9092", "pygoka-runtime:1"))
     assert c["command"] == ["pygoka", "run", "app.views:scores"]
     assert c["image"] == "mine:2"
+
+
+def test_guarantee_reaches_the_processor_pods() -> None:
+    """spec.guarantee is PYGOKA_GUARANTEE of `pygoka run`; at_least_once unless the spec says otherwise."""
+    default = processor_spec({"image": "i", "graph": "m:g", "partitions": 4})
+    assert env_of(container(processor_statefulset(OWNER, default, "b:9092")))["PYGOKA_GUARANTEE"] == "at_least_once"
+    exactly = processor_spec({**FULL_SPEC, "guarantee": "exactly_once"})
+    c = container(processor_statefulset(OWNER, exactly, "b:9092"))
+    assert env_of(c)["PYGOKA_GUARANTEE"] == "exactly_once"
+    assert [e["name"] for e in c["env"]].count("PYGOKA_GUARANTEE") == 1
+
+
+HOSTILE_TEMPLATE: dict[str, Any] = {"spec": {
+    "securityContext": {"runAsNonRoot": False, "runAsUser": 2000},
+    "containers": [{"name": "pygoka", "securityContext": {"readOnlyRootFilesystem": False, "privileged": True,
+                                                          "allowPrivilegeEscalation": True, "runAsNonRoot": False}},
+                   {"name": "sidecar", "image": "busybox"}],
+    "initContainers": [{"name": "init", "image": "busybox", "securityContext": {"runAsUser": 3000}}],
+}}
+
+
+@pytest.mark.parametrize("kind", ["processor", "view"])
+def test_every_container_runs_non_root_read_only_unprivileged(kind: str) -> None:
+    """Processor and view pods, their containers, sidecars and init containers (also from a podTemplate trying
+    to weaken them): non-root, read-only root filesystem, no privilege escalation."""
+    if kind == "processor":
+        statefulset = processor_statefulset(OWNER, processor_spec({**FULL_SPEC, "podTemplate": HOSTILE_TEMPLATE}),
+                                            "b:9092")
+        plain = processor_statefulset(OWNER, processor_spec({"image": "i", "graph": "m:g", "partitions": 1}), "b")
+    else:
+        statefulset = view_statefulset(VIEW_OWNER, view_spec({"group": "g", "podTemplate": HOSTILE_TEMPLATE}),
+                                       "b:9092", "rt:1")
+        plain = view_statefulset(VIEW_OWNER, view_spec({"group": "g"}), "b:9092", "rt:1")
+    for sts_ in (statefulset, plain):
+        pod = sts_["spec"]["template"]["spec"]
+        assert pod["securityContext"]["runAsNonRoot"] is True
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        assert pod["securityContext"].get("runAsUser", 10001) != 0
+        every = [*pod["containers"], *pod.get("initContainers", [])]
+        for c in every:
+            context = c["securityContext"]
+            assert (context["runAsNonRoot"], context["readOnlyRootFilesystem"], context["allowPrivilegeEscalation"],
+                    context["privileged"]) == (True, True, False, False), c["name"]
+    pod = statefulset["spec"]["template"]["spec"]
+    assert [c["name"] for c in pod["containers"]] == ["pygoka", "sidecar"]
+    assert [c["name"] for c in pod["initContainers"]] == ["init"]
+    assert pod["securityContext"]["runAsUser"] == 2000  # another non-root uid is the user's choice
+    assert pod["initContainers"][0]["securityContext"]["runAsUser"] == 3000
+    assert container(statefulset)["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container(plain)["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_a_malformed_pod_template_is_left_for_the_api_server_to_refuse() -> None:
+    spec = processor_spec({"image": "i", "graph": "m:g", "partitions": 1, "podTemplate": {"spec": {"containers": "x"}}})
+    assert processor_statefulset(OWNER, spec, "b")["spec"]["template"]["spec"]["containers"] == "x"
