@@ -7,6 +7,7 @@ import sys
 
 import kopf.cli
 
+from pygoka_operator import rbac
 from pygoka_operator.election import start_priority
 
 
@@ -35,7 +36,10 @@ def arguments(env: dict[str, str]) -> list[str]:
 
 
 def main() -> None:
-    """main hands over to kopf's command line."""
+    """main checks the operator's RBAC permissions (exit 1 naming each missing one), then runs kopf."""
+    status = rbac.verify(os.environ)
+    if status != 0:
+        sys.exit(status)
     sys.argv = ["kopf", *arguments(dict(os.environ)), *sys.argv[1:]]
     kopf.cli.main()
 

@@ -6,7 +6,6 @@ import logging
 from typing import Any
 
 import kopf
-from kubernetes import config
 
 from pygoka_operator import GROUP, MANAGER, VERSION, kube
 from pygoka_operator.autoscaling import daemon as _autoscaler  # noqa: F401 - registers the autoscaler daemon
@@ -21,7 +20,14 @@ from pygoka_operator.builders.labels import labels, selector_labels, selector_st
 from pygoka_operator.config import OperatorConfig
 from pygoka_operator.model import Owner, child_name, group_of, processor_spec, view_spec, view_table
 from pygoka_operator.status import replica_status, rollout_conditions, set_condition
-from pygoka_operator.topics import KafkaTopics, admin_config, plan_topics, reconcile_topics, status_topics
+from pygoka_operator.topics import (
+    KafkaTopics,
+    admin_config,
+    kafka_problem,
+    plan_topics,
+    reconcile_topics,
+    status_topics,
+)
 
 log = logging.getLogger(__name__)
 SETTINGS = OperatorConfig.from_env()
@@ -35,10 +41,7 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.diffbase_storage = kopf.AnnotationsDiffBaseStorage(prefix="pygoka.io")
     settings.persistence.finalizer = FINALIZER
     settings.posting.level = logging.WARNING
-    try:
-        config.load_incluster_config()  # type: ignore[no-untyped-call]
-    except config.ConfigException:
-        config.load_kube_config()  # type: ignore[no-untyped-call]
+    kube.load_config()
 
 
 def kafka_settings(api_client: Any, namespace: str, spec: dict[str, Any]) -> tuple[str, dict[str, str]]:
@@ -59,6 +62,36 @@ def owner_of(body: kopf.Body) -> Owner:
     return Owner(str(body["kind"]), str(meta["name"]), str(meta["namespace"]), str(meta["uid"]))
 
 
+def reconcile_group_topics(api_client: Any, owner: Owner, spec: dict[str, Any], patch: kopf.Patch,
+                           conditions: list[dict[str, Any]],
+                           generation: int | None) -> tuple[str, str | None, list[dict[str, Any]]]:
+    """reconcile_group_topics sets TopicsReady: the brokers, why the StatefulSet must wait (None: it need not), and
+    the conditions. Messages never carry the Kafka Secret's values (an invalid setting is echoed by librdkafka)."""
+    secret: dict[str, str] = {}
+
+    def fail(reason: str, message: str) -> tuple[str, str | None, list[dict[str, Any]]]:
+        message = kube.redact(message, secret)
+        return brokers, message, set_condition(conditions, "TopicsReady", "Unknown", reason, message, generation)
+
+    brokers = ""
+    try:
+        brokers, secret = kafka_settings(api_client, owner.namespace, spec)
+    except kopf.PermanentError as exc:
+        return fail("ConfigurationError", str(exc))
+    except Exception as exc:  # noqa: BLE001 - the Secret could not be read (API trouble): retried next tick
+        return fail("ConfigurationError", f"cannot read the Kafka Secret: {type(exc).__name__}: {exc}")
+    plan = plan_topics(owner.name, spec)
+    try:
+        kafka = KafkaTopics(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout)
+        check, observed = reconcile_topics(kafka, plan, int(spec["replicationFactor"]))
+    except Exception as exc:  # noqa: BLE001 - Kafka trouble is reported, retried on the next timer tick
+        return fail(*kafka_problem(brokers, exc))
+    status, reason, message = check.condition()
+    patch.status["topics"] = status_topics(plan, observed)
+    conditions = set_condition(conditions, "TopicsReady", status, reason, message, generation)
+    return brokers, None if check.ready else message, conditions
+
+
 @kopf.on.create(GROUP, VERSION, "processorgroups")
 @kopf.on.update(GROUP, VERSION, "processorgroups", field="spec")
 @kopf.on.resume(GROUP, VERSION, "processorgroups")
@@ -73,23 +106,7 @@ def reconcile_processorgroup(body: kopf.Body, patch: kopf.Patch, **_: Any) -> No
     name = child_name("ProcessorGroup", owner.name)
     own_labels = labels(owner.name, "processor", group_of(owner.name, spec))
     selector = selector_labels(owner.name, "processor")
-    blocked: str | None = None
-    try:
-        brokers, secret = kafka_settings(api_client, owner.namespace, spec)
-        plan = plan_topics(owner.name, spec)
-        kafka = KafkaTopics(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout)
-        check, observed = reconcile_topics(kafka, plan, int(spec["replicationFactor"]))
-        status, reason, message = check.condition()
-        conditions = set_condition(conditions, "TopicsReady", status, reason, message, generation)
-        patch.status["topics"] = status_topics(plan, observed)
-        if not check.ready:
-            blocked = message
-    except kopf.PermanentError as exc:
-        blocked = str(exc)
-        conditions = set_condition(conditions, "TopicsReady", "Unknown", "ConfigurationError", blocked, generation)
-    except Exception as exc:  # noqa: BLE001 - Kafka or Secret trouble is reported, retried on the next timer tick
-        blocked = f"{type(exc).__name__}: {exc}"
-        conditions = set_condition(conditions, "TopicsReady", "Unknown", "KafkaError", blocked, generation)
+    brokers, blocked, conditions = reconcile_group_topics(api_client, owner, spec, patch, conditions, generation)
     kube.apply(api_client, headless_service(owner, name, own_labels, selector, int(spec["httpPort"])))
     kube.apply(api_client, pod_disruption_budget(owner, name, own_labels, selector))
     statefulset: dict[str, Any] | None = None
@@ -124,8 +141,11 @@ def delete_processorgroup(body: kopf.Body, **_: Any) -> None:
     except kopf.PermanentError:
         return
     owned = [topic.name for topic in plan_topics(owner.name, spec) if topic.owned]
-    # A failure raises: kopf retries and keeps the finalizer until the topics are really gone.
-    KafkaTopics(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout).delete(owned)
+    try:
+        KafkaTopics(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout).delete(owned)
+    except Exception as exc:  # noqa: BLE001 - kopf retries and keeps the finalizer until the topics are gone
+        message = kube.redact(kafka_problem(brokers, exc)[1], secret)
+        raise kopf.TemporaryError(message, delay=SETTINGS.interval) from None
     log.info("deleted topics %s of %s/%s", owned, owner.namespace, owner.name)
 
 

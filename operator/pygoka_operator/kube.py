@@ -6,7 +6,7 @@ import base64
 import threading
 from typing import Any
 
-from kubernetes import client, dynamic
+from kubernetes import client, config, dynamic
 from kubernetes.dynamic.exceptions import BadRequestError, ConflictError, NotFoundError, UnprocessibleEntityError
 
 from pygoka_operator import MANAGER
@@ -17,6 +17,14 @@ _lock = threading.Lock()
 class Rejected(Exception):
     """Rejected: the API server refused a child as invalid (400/422), a spec error retrying cannot fix."""
 _dynamic: Any = None
+
+
+def load_config() -> None:
+    """load_config loads the in-cluster configuration (a pod's ServiceAccount), else the kubeconfig."""
+    try:
+        config.load_incluster_config()  # type: ignore[no-untyped-call]
+    except config.ConfigException:
+        config.load_kube_config()  # type: ignore[no-untyped-call]
 
 
 def api() -> Any:
@@ -61,6 +69,20 @@ def secret_settings(dyn: Any, namespace: str, name: str) -> dict[str, str]:
     if secret is None:
         raise LookupError(f"Secret {namespace}/{name} (spec.kafka.secretRef) not found")
     return {key: base64.b64decode(value).decode() for key, value in (secret.get("data") or {}).items()}
+
+
+#: REDACT_MIN is the shortest Secret value redact() hides wherever it appears (shorter ones only under SENSITIVE keys).
+REDACT_MIN = 6
+SENSITIVE = ("password", "secret", "token", "jaas", "username", "key", "credential")
+
+
+def redact(text: str, settings: dict[str, str]) -> str:
+    """redact replaces the Kafka Secret's values in text (an error message may echo a setting) by '***'."""
+    values = {value for key, value in settings.items()
+              if value and (len(value) >= REDACT_MIN or any(word in key.lower() for word in SENSITIVE))}
+    for value in sorted(values, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
 
 
 #: SPEC_ERRORS are what building or applying a child raises for a spec the CRD schema cannot catch (a podTemplate

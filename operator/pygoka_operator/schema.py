@@ -91,7 +91,7 @@ AUTOSCALING: Schema = obj({
     "intervalSeconds": integer("At most one scaling step per interval.", minimum=1, default=30),
 }, description="Lag-based autoscaling (see docs/operator.md).",
    rules=[{"rule": "!has(self.maxReplicas) || self.minReplicas <= self.maxReplicas",
-           "message": "autoscaling.minReplicas must be <= autoscaling.maxReplicas"}])
+           "message": "autoscaling.minReplicas must be <= autoscaling.maxReplicas", "fieldPath": ".minReplicas"}])
 AUTOSCALING["default"] = {}
 
 PROCESSOR_SPEC: Schema = obj({
@@ -119,10 +119,12 @@ PROCESSOR_SPEC: Schema = obj({
     "topicDeletionPolicy": string("What happens to the created topics on deletion.", enum=["Retain", "Delete"],
                                   default="Retain"),
     "hotStandby": boolean("Every pod keeps every table partition up to date.", False),
-    "guarantee": string("Delivery guarantee of the pods (PYGOKA_GUARANTEE of `pygoka run`).", enum=["at_least_once", "exactly_once"], default="at_least_once"),
+    "guarantee": string("Delivery guarantee of the pods (PYGOKA_GUARANTEE of `pygoka run`).",
+                        enum=["at_least_once", "exactly_once"], default="at_least_once"),
     "httpPort": integer("Port of the monitor/health HTTP server.", minimum=1, maximum=65535, default=8080),
 }, required=["image", "graph", "partitions"], rules=[
-    {"rule": "self.replicas <= self.partitions", "message": "replicas must be <= partitions"},
+    # fieldPath: the API server's refusal names spec.replicas rather than the whole spec.
+    {"rule": "self.replicas <= self.partitions", "message": "replicas must be <= partitions", "fieldPath": ".replicas"},
 ])
 
 PROCESSOR_STATUS: Schema = obj({

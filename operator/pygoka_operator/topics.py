@@ -118,6 +118,20 @@ def status_topics(plan: list[PlannedTopic], observed: Mapping[str, ObservedTopic
     return topics
 
 
+#: UNREACHABLE are librdkafka's error names for a broker it cannot connect to or that does not answer in time.
+UNREACHABLE = ("_TRANSPORT", "_ALL_BROKERS_DOWN", "_TIMED_OUT", "_RESOLVE", "_MSG_TIMED_OUT")
+
+
+def kafka_problem(brokers: str, exc: BaseException) -> tuple[str, str]:
+    """kafka_problem is TopicsReady's (reason, message) for an AdminClient failure: KafkaUnreachable or KafkaError."""
+    error: Any = exc.args[0] if exc.args else None
+    name = error.name() if hasattr(error, "name") else ""
+    detail = error.str() if hasattr(error, "str") else str(exc)
+    if name in UNREACHABLE:
+        return "KafkaUnreachable", f"Kafka unreachable at {brokers}: {detail}"
+    return "KafkaError", f"Kafka error at {brokers}: {type(exc).__name__}: {detail}"
+
+
 def admin_config(brokers: str, settings: Mapping[str, str]) -> dict[str, str]:
     """admin_config is the AdminClient configuration from the brokers and the Kafka Secret's settings."""
     config = {"bootstrap.servers": brokers}

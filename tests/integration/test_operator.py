@@ -300,10 +300,11 @@ def test_specs_the_schema_cannot_catch_are_reported_not_fatal(installed: Cluster
              "the valid group's StatefulSet")
     # librdkafka gives up on the closed port after the operator's Kafka timeout (15 s by default).
     pg = wait_for(lambda: installed.get("pg", unreachable, "-n", namespace),
-                  lambda r: (condition(r, "TopicsReady") or {}).get("reason") == "KafkaError",
-                  "TopicsReady KafkaError", timeout=90)
+                  lambda r: (condition(r, "TopicsReady") or {}).get("reason") == "KafkaUnreachable",
+                  "TopicsReady KafkaUnreachable", timeout=90)
     topics_ready = condition(pg, "TopicsReady") or {}
     assert topics_ready["status"] == "Unknown"
+    assert topics_ready["message"].startswith(f"Kafka unreachable at {closed}: ")
     assert (condition(pg, "Degraded") or {}).get("status") == "True"
     assert installed.get("statefulset", unreachable, "-n", namespace) is None
 

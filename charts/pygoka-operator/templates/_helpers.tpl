@@ -27,33 +27,36 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end -}}
 {{- end -}}
 
-{{/* The permissions on pygoka's resources and their children, shared by the Role and the ClusterRole. */}}
+{{/* The permissions on pygoka's resources and their children, shared by the Role and the ClusterRole: exactly
+what the operator uses and checks for at startup (operator/pygoka_operator/rbac.py; a unit test keeps them equal).
+kopf lists, watches and patches the resources and their status; children are read, created and server-side
+applied, never deleted (the garbage collector follows owner references); kopf posts core/v1 events. */}}
 {{- define "pygoka-operator.rules" -}}
 - apiGroups: [pygoka.io]
   resources: [processorgroups, views]
-  verbs: [get, list, watch, patch, update]
+  verbs: [list, watch, patch]
 - apiGroups: [pygoka.io]
   resources: [processorgroups/status, views/status]
-  verbs: [get, patch, update]
+  verbs: [patch]
 - apiGroups: [apps]
   resources: [statefulsets]
-  verbs: [get, list, watch, create, patch, update]
+  verbs: [get, create, patch]
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, list, watch, create, patch, update]
+  verbs: [create, patch]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [get, list, watch, create, patch, update]
+  verbs: [create, patch]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
-- apiGroups: ["", events.k8s.io]
+- apiGroups: [""]
   resources: [events]
   verbs: [create]
 {{- if .Values.peering.name }}
 {{- /* kopf watches the peering objects and patches its keep-alive into them; it never creates them. */}}
 - apiGroups: [kopf.dev]
   resources: [{{ if empty .Values.watchNamespaces }}clusterkopfpeerings{{ else }}kopfpeerings{{ end }}]
-  verbs: [get, list, watch, patch]
+  verbs: [list, watch, patch]
 {{- end }}
 {{- end -}}

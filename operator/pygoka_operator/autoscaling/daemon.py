@@ -97,7 +97,8 @@ def measure(name: str, namespace: str, raw_spec: dict[str, Any], state: State) -
         offsets = reader_for(config).offsets(group_of(name, spec), consumed_topics(name, spec))
     except Exception as exc:  # noqa: BLE001 - Kafka or Secret trouble: retried next round, never fatal
         forget_reader(config)
-        log.warning("lag of %s/%s unavailable: %s: %s", namespace, name, type(exc).__name__, exc)
+        log.warning("lag of %s/%s unavailable: %s", namespace, name,
+                    kube.redact(f"{type(exc).__name__}: {exc}", config))
         return policy.interval, None
     lag = group_lag(offsets)
     status: dict[str, Any] = {"lag": lag}

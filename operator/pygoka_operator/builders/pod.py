@@ -72,11 +72,21 @@ def pod_template(*, labels: dict[str, str], image: str, command: list[str], env:
             "securityContext": dict(POD_SECURITY),
         },
     }
-    merged: dict[str, Any] = merge(template, dict(spec.get("podTemplate") or {}))
+    merged: dict[str, Any] = merge(template, checked_template(spec.get("podTemplate") or {}))
     # The selector must keep matching whatever the override says.
     merged["metadata"]["labels"] = {**merged["metadata"].get("labels", {}), **labels}
     enforce_security(merged["spec"])
     return merged
+
+
+def checked_template(value: Any) -> dict[str, Any]:
+    """checked_template is spec.podTemplate, refused (ValueError naming the field) unless its parts are objects."""
+    if not isinstance(value, dict):
+        raise ValueError(f"spec.podTemplate must be an object, not {type(value).__name__}")
+    for key in ("metadata", "spec"):
+        if key in value and not isinstance(value[key], dict):
+            raise ValueError(f"spec.podTemplate.{key} must be an object, not {type(value[key]).__name__}")
+    return dict(value)
 
 
 def enforce_security(pod_spec: dict[str, Any]) -> None:

@@ -239,3 +239,12 @@ def test_every_container_runs_non_root_read_only_unprivileged(kind: str) -> None
 def test_a_malformed_pod_template_is_left_for_the_api_server_to_refuse() -> None:
     spec = processor_spec({"image": "i", "graph": "m:g", "partitions": 1, "podTemplate": {"spec": {"containers": "x"}}})
     assert processor_statefulset(OWNER, spec, "b")["spec"]["template"]["spec"]["containers"] == "x"
+
+
+@pytest.mark.parametrize(("template", "field"), [
+    ("x", "spec.podTemplate"), ({"metadata": "x"}, "spec.podTemplate.metadata"),
+    ({"spec": ["x"]}, "spec.podTemplate.spec")])
+def test_a_pod_template_of_the_wrong_shape_is_refused_naming_the_field(template: Any, field: str) -> None:
+    spec = processor_spec({"image": "i", "graph": "m:g", "partitions": 1, "podTemplate": template})
+    with pytest.raises(ValueError, match=f"^{field} must be an object"):
+        processor_statefulset(OWNER, spec, "b")

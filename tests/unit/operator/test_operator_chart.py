@@ -75,7 +75,7 @@ def test_cluster_wide_default(tmp_path: Path) -> None:
     # Children are removed by the garbage collector: the operator never needs delete.
     assert all("delete" not in v for v in verbs.values())
     assert verbs["secrets"] == {"get"}
-    assert verbs["processorgroups/status"] == {"get", "patch", "update"}
+    assert verbs["processorgroups/status"] == {"patch"}
 
 
 def test_namespaced_roles_per_watched_namespace(tmp_path: Path) -> None:
@@ -114,7 +114,7 @@ def test_peering_enables_leader_election(tmp_path: Path) -> None:
     rules = next(r for r in by_kind(docs, "ClusterRole") if r["metadata"]["name"] == "rel-pygoka-operator")["rules"]
     (rule,) = [rule for rule in rules if rule["apiGroups"] == ["kopf.dev"]]
     assert rule == {"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"],
-                    "verbs": ["get", "list", "watch", "patch"]}
+                    "verbs": ["list", "watch", "patch"]}
 
 
 def test_namespaced_peering_per_watched_namespace(tmp_path: Path) -> None:
@@ -143,3 +143,55 @@ def test_default_images_follow_the_released_version(tmp_path: Path) -> None:
     assert container["image"] == f"ghcr.io/pygoka/pygoka-operator:{version}"
     assert env["PYGOKA_OPERATOR_RUNTIME_IMAGE"] == OperatorConfig().runtime_image == \
         f"ghcr.io/pygoka/pygoka-runtime:{version}"
+
+
+def triple(permission: Any) -> tuple[str, str, str]:
+    """triple is a self-check permission as the (apiGroup, resource[/subresource], verb) of an RBAC rule."""
+    resource = f"{permission.resource}/{permission.subresource}" if permission.subresource else permission.resource
+    return permission.group, resource, permission.verb
+
+
+def granted(roles: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
+    """granted is every (apiGroup, resource, verb) the roles' rules allow."""
+    return {(group, resource, verb) for role in roles for rule in role["rules"] for group in rule["apiGroups"]
+            for resource in rule["resources"] for verb in rule["verbs"]}
+
+
+@pytest.mark.parametrize(("values", "namespaces", "peering"), [
+    ([], [], ""),
+    (["peering.name=pygoka", "replicaCount=2"], [], "pygoka"),
+    (["rbac.clusterWide=false", "watchNamespaces={team-a,team-b}"], ["team-a", "team-b"], ""),
+    (["rbac.clusterWide=false", "watchNamespaces={team-a}", "peering.name=p"], ["team-a"], "p"),
+])
+def test_rbac_is_exactly_what_the_operator_checks_at_startup(tmp_path: Path, values: list[str],
+                                                             namespaces: list[str], peering: str) -> None:
+    """Least privilege: the chart grants exactly the permissions the operator's startup self-check requires,
+    in every namespace it watches, and nothing more (no delete, no list of Secrets, no update)."""
+    from pygoka_operator.rbac import required
+
+    docs = render(tmp_path, *values)
+    needed = required(namespaces, peering)
+    if namespaces:
+        assert granted(by_kind(docs, "ClusterRole")) == {triple(p) for p, _ in needed if p.cluster}
+        for namespace in namespaces:
+            roles = [r for r in by_kind(docs, "Role") if r["metadata"]["namespace"] == namespace]
+            assert granted(roles) == {triple(p) for p, ns in needed if ns == namespace}, namespace
+    else:
+        assert by_kind(docs, "Role") == []
+        assert granted(by_kind(docs, "ClusterRole")) == {triple(p) for p, _ in needed}
+    assert not any(verb in ("delete", "deletecollection", "update", "*") for _, _, verb in
+                   granted([*by_kind(docs, "ClusterRole"), *by_kind(docs, "Role")]))
+
+
+def test_operator_pod_runs_non_root_read_only_unprivileged(tmp_path: Path) -> None:
+    (deployment,) = by_kind(render(tmp_path), "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["runAsUser"] != 0
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert "initContainers" not in pod
+    (container,) = pod["containers"]
+    assert container["securityContext"] == {"runAsNonRoot": True, "readOnlyRootFilesystem": True,
+                                            "allowPrivilegeEscalation": False, "privileged": False,
+                                            "capabilities": {"drop": ["ALL"]}}
+    assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]

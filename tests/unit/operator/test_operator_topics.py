@@ -64,3 +64,25 @@ def test_status_topics_report_existing_topics() -> None:
 def test_admin_config_keeps_only_connection_settings() -> None:
     config = admin_config("k:9092", {"sasl.username": "u", "security.protocol": "SASL_SSL", "fetch.max.bytes": "1"})
     assert config == {"bootstrap.servers": "k:9092", "sasl.username": "u", "security.protocol": "SASL_SSL"}
+
+
+def test_kafka_problem_tells_unreachable_from_other_errors() -> None:
+    from confluent_kafka import KafkaError, KafkaException
+    from pygoka_operator.topics import kafka_problem
+
+    down = KafkaException(KafkaError(KafkaError._TRANSPORT, "Failed to get metadata: Local: Broker transport failure"))
+    assert kafka_problem("k:9092", down) == (
+        "KafkaUnreachable", "Kafka unreachable at k:9092: Failed to get metadata: Local: Broker transport failure")
+    denied = KafkaException(KafkaError(KafkaError.TOPIC_AUTHORIZATION_FAILED, "not authorized"))
+    assert kafka_problem("k:9092", denied) == ("KafkaError", "Kafka error at k:9092: KafkaException: not authorized")
+    assert kafka_problem("k:9092", RuntimeError("boom")) == ("KafkaError", "Kafka error at k:9092: RuntimeError: boom")
+
+
+def test_redact_hides_secret_values_in_messages() -> None:
+    from pygoka_operator.kube import redact
+
+    settings = {"sasl.username": "bob", "sasl.password": "hunter2-long", "security.protocol": "SASL_SSL",
+                "client.id": "app"}
+    message = 'Invalid value "hunter2-long" for sasl.password; user bob over SASL_SSL as app'
+    assert redact(message, settings) == 'Invalid value "***" for sasl.password; user *** over *** as app'
+    assert redact("nothing to hide", {}) == "nothing to hide"
