@@ -8,6 +8,9 @@
 #   scripts/k8s.sh start     install if needed, make certs + kubeconfig, start the three processes,
 #                            wait for /readyz and the default service account
 #   scripts/k8s.sh stop      SIGTERM (SIGKILL after PYGOKA_K8S_STOP_TIMEOUT s); fine if not running
+#   scripts/k8s.sh restart-apiserver [SECONDS]
+#                            stop kube-apiserver only, stay down SECONDS (default 0), start it again on the same
+#                            etcd data and certificates, wait for /readyz (clients' tokens stay valid)
 #   scripts/k8s.sh status    pids, RSS, ports (exit 3 if the API server is not running)
 #   scripts/k8s.sh env       print export lines (KUBECONFIG, PATH with the cached binaries)
 #   scripts/k8s.sh logs [N]  last N (default 50) lines of each process log
@@ -357,6 +360,18 @@ stop_unlocked() {
     done
 }
 
+restart_apiserver_unlocked() {
+    local down="${1:-0}" started
+    [[ "$down" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "restart-apiserver: SECONDS must be a number, not '$down'"
+    process_pid etcd >/dev/null || die "restart-apiserver: the control plane is not running (scripts/k8s.sh start)"
+    started=$(now)
+    stop_process kube-apiserver
+    sleep "$down"
+    start_apiserver
+    wait_for "kube-apiserver /readyz on 127.0.0.1:$API_PORT" api_ready
+    log "kube-apiserver restarted in $(elapsed_since "$started") s (down ${down} s): API https://127.0.0.1:$API_PORT"
+}
+
 cmd_status() {
     local name pid rc=0
     printf 'kubernetes v%s, etcd v%s, helm %s; binaries in %s\n' "$K8S_VERSION" "$ETCD_VERSION" "$HELM_VERSION" "$BIN_DIR"
@@ -385,6 +400,7 @@ main() {
         install) cmd_install ;;
         start) with_lock "$RUN_DIR.lock" start_unlocked ;;
         stop) with_lock "$RUN_DIR.lock" stop_unlocked ;;
+        restart-apiserver) with_lock "$RUN_DIR.lock" restart_apiserver_unlocked "$@" ;;
         status) cmd_status ;;
         env) cmd_env ;;
         logs) print_logs "${1:-50}" 2>&1 ;;

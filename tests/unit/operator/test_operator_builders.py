@@ -162,7 +162,8 @@ def test_services_and_pdb() -> None:
     assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
     query = query_service(VIEW_OWNER, "clicks-view", own, selector, 80)
     assert query["spec"]["type"] == "ClusterIP"
-    assert query["spec"]["ports"][0]["port"] == 80
+    # Only the query port: the Service exposes nothing else of the pods.
+    assert query["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
 
 
 def test_view_statefulset_runs_the_builtin_query_server() -> None:
