@@ -40,6 +40,7 @@ class Case:
 
     @property
     def id(self) -> str:
+        """id is the pytest id: kind, field path and what is wrong."""
         return f"{self.kind}:{self.path}:{self.what}"
 
 
@@ -64,6 +65,7 @@ def without(spec: dict[str, Any], path: list[str]) -> dict[str, Any]:
 
 
 def schema_type(schema: dict[str, Any]) -> str:
+    """schema_type is the schema's type, or int-or-string for quantities."""
     return "int-or-string" if schema.get("x-kubernetes-int-or-string") else str(schema["type"])
 
 

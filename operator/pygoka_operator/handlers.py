@@ -65,8 +65,11 @@ def owner_of(body: kopf.Body) -> Owner:
 def reconcile_group_topics(api_client: Any, owner: Owner, spec: dict[str, Any], patch: kopf.Patch,
                            conditions: list[dict[str, Any]],
                            generation: int | None) -> tuple[str, str | None, list[dict[str, Any]]]:
-    """reconcile_group_topics sets TopicsReady: the brokers, why the StatefulSet must wait (None: it need not), and
-    the conditions. Messages never carry the Kafka Secret's values (an invalid setting is echoed by librdkafka)."""
+    """reconcile_group_topics creates and checks the topics: (brokers, why the StatefulSet must wait, conditions).
+
+    The reason is None when the topics are ready. Messages never carry the Kafka Secret's values (librdkafka echoes
+    an invalid setting's value in its error).
+    """
     secret: dict[str, str] = {}
 
     def fail(reason: str, message: str) -> tuple[str, str | None, list[dict[str, Any]]]:
