@@ -335,11 +335,33 @@ start_unlocked() {
     log "KUBECONFIG=$KUBECONFIG_FILE"
 }
 
+# run_pids NAME: pids of our NAME processes whose command line names this run dir, found even when the pid
+# file is gone or stale (a control plane must never outlive its stop).
+run_pids() {
+    local name="$1" marker proc exe
+    case "$name" in
+        etcd) marker="$ETCD_DATA" ;;
+        kube-apiserver) marker="$PKI_DIR/apiserver.crt" ;;
+        kube-controller-manager) marker="$KCM_KUBECONFIG" ;;
+        *) return 0 ;;
+    esac
+    for proc in /proc/[0-9]*; do
+        exe=$(readlink "$proc/exe" 2>/dev/null) || continue
+        [[ "$exe" == "$BIN_DIR/$name" || "$exe" == "$BIN_DIR/$name (deleted)" ]] || continue
+        if [[ " $(tr '\0' ' ' <"$proc/cmdline" 2>/dev/null) " == *" $marker "* ]]; then
+            printf '%s\n' "${proc#/proc/}"
+        fi
+    done
+}
+
 # stop_process NAME: SIGTERM, SIGKILL after STOP_TIMEOUT, remove the pid file.
 stop_process() {
-    local name="$1" pid waited=0
-    if pid=$(process_pid "$name"); then
+    local name="$1" pid waited=0 pids
+    pids=$( { process_pid "$name" && echo; run_pids "$name"; } | sort -u | tr '\n' ' ' || true)
+    for pid in $pids; do
         kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in $pids; do
         while kill -0 "$pid" 2>/dev/null && ((waited < STOP_TIMEOUT * 10)); do
             sleep 0.1
             waited=$((waited + 1))
@@ -349,7 +371,7 @@ stop_process() {
             kill -KILL "$pid" 2>/dev/null || true
         fi
         [[ "${2:-}" == quiet ]] || log "stopped $name (pid $pid)"
-    fi
+    done
     rm -f "$(pid_file "$name")"
 }
 
