@@ -22,6 +22,8 @@ log = logging.getLogger("pygoka.storage")
 _META = "pygoka-meta"
 _OFFSET_KEY = b"table-offset"
 _OFFSET = struct.Struct(">q")
+#: RocksDB's status text of checksum mismatches and other damaged files.
+_CORRUPTION = "Corruption"
 
 
 class RocksDBStorage:
@@ -29,11 +31,19 @@ class RocksDBStorage:
 
     Keeping the offset in a separate column family means no user key can collide with it and
     iteration never sees it, while one WriteBatch still covers both (B30).
+
+    A read or write that finds the files damaged (a checksum mismatch in a file that opened fine)
+    raises StorageError naming the path, topic and partition, and marks the store: the next open
+    deletes it and lets recovery rebuild it from the table topic, as for a store that cannot be opened.
     """
 
-    def __init__(self, path: Path, options: Options) -> None:
+    def __init__(self, path: Path, options: Options, *, topic: str | None = None,
+                 partition: int | None = None) -> None:
         self.path = path
         self._options = options
+        self._where = f"RocksDB storage at {path}"
+        if topic is not None:
+            self._where += f" (topic '{topic}', partition {partition})"
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             self._owner = _lock_owner(path)
@@ -41,6 +51,7 @@ class RocksDBStorage:
             # An unusable state directory is a storage failure (exit code 4 of `pygoka run`), not a crash.
             raise StorageError(f"cannot create RocksDB storage at {path}: {exc}") from exc
         try:
+            _remove_if_marked_damaged(path)
             self._db = _open_or_rebuild(path, options)
         except BaseException:
             os.close(self._owner)
@@ -51,11 +62,14 @@ class RocksDBStorage:
         self._lock = threading.Lock()
 
     def get(self, key: bytes) -> bytes | None:
-        value: bytes | None = self._db.get(key)
+        try:
+            value: bytes | None = self._db.get(key)
+        except Exception as exc:  # rocksdict raises plain Exception for RocksDB errors
+            raise self._failure("read", exc) from exc
         return value
 
     def has(self, key: bytes) -> bool:
-        return self._db.get(key) is not None
+        return self.get(key) is not None
 
     def write(self, updates: Iterable[Update], offset: int | None) -> None:
         self._check_open()
@@ -70,10 +84,16 @@ class RocksDBStorage:
             batch.put(_OFFSET_KEY, _OFFSET.pack(offset))
         with self._lock:
             self._check_open()
-            self._db.write(batch)
+            try:
+                self._db.write(batch)
+            except Exception as exc:  # rocksdict raises plain Exception for RocksDB errors
+                raise self._failure("write", exc) from exc
 
     def offset(self) -> int | None:
-        raw = self._meta_view.get(_OFFSET_KEY)
+        try:
+            raw = self._meta_view.get(_OFFSET_KEY)
+        except Exception as exc:  # rocksdict raises plain Exception for RocksDB errors
+            raise self._failure("read the offset of", exc) from exc
         if raw is None:
             return None
         offset: int = _OFFSET.unpack(raw)[0]
@@ -87,11 +107,27 @@ class RocksDBStorage:
         return estimate or 0
 
     def iterate(self, start: bytes | None = None, end: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
-        items: Any = self._db.items(from_key=start) if start is not None else self._db.items()
-        for key, value in items:
+        # A raw iterator, not Rdict.items(): items() ends silently at a damaged block, which would show
+        # a visitor or a view a partial table; the iterator's status tells an error from the end.
+        try:
+            cursor: Any = self._db.iter()
+            if start is None:
+                cursor.seek_to_first()
+            else:
+                cursor.seek(start)
+        except Exception as exc:  # rocksdict raises plain Exception for RocksDB errors
+            raise self._failure("iterate", exc) from exc
+        while cursor.valid():
+            key: bytes = cursor.key()
             if end is not None and key >= end:
-                break
+                return
+            value: bytes = cursor.value()
             yield key, value
+            cursor.next()
+        try:
+            cursor.status()
+        except Exception as exc:  # rocksdict raises plain Exception for RocksDB errors
+            raise self._failure("iterate", exc) from exc
 
     def clear(self) -> None:
         with self._lock:
@@ -111,6 +147,15 @@ class RocksDBStorage:
                 self._close_db()
 
     def _close_db(self) -> None:
+        # Flush the data before the offset (rocksdict's close flushes the offset's column family first).
+        # Each flush is its own MANIFEST record, and the write-ahead log is deleted after both: should
+        # the MANIFEST lose its tail, the store then holds data newer than its offset (harmless,
+        # recovery re-applies the table records in order), never an offset newer than its data.
+        try:
+            self._db.flush(True)
+            self._meta_view.flush(True)
+        except Exception as exc:  # noqa: BLE001 - rocksdict raises plain Exception for RocksDB errors
+            log.warning("%s: flush before closing failed: %s", self._where, exc)
         self._meta_view.close()
         self._db.close()
         del self._meta
@@ -120,6 +165,16 @@ class RocksDBStorage:
     def _check_open(self) -> None:
         if self._closed:
             raise StorageError(f"RocksDB storage at {self.path} is closed")
+
+    def _failure(self, action: str, exc: Exception) -> StorageError:
+        """_failure is the StorageError for a failed RocksDB call; damaged files mark the store for rebuild."""
+        if self._closed:
+            return StorageError(f"{self._where} is closed")
+        if str(exc).startswith(_CORRUPTION):
+            _mark_damaged(self.path, str(exc))
+            return StorageError(f"{self._where} is damaged ({exc}); it is deleted and rebuilt from the table "
+                                "topic when it is opened again")
+        return StorageError(f"cannot {action} {self._where}: {exc}")
 
 
 def _lock_owner(path: Path) -> int:
@@ -132,6 +187,34 @@ def _lock_owner(path: Path) -> int:
         os.close(fd)
         raise StorageError(f"RocksDB storage at {path} is in use by another storage or process") from exc
     return fd
+
+
+def _damaged_marker(path: Path) -> Path:
+    return path.with_name(f"{path.name}.damaged")
+
+
+def _mark_damaged(path: Path, reason: str) -> None:
+    """_mark_damaged leaves a file beside the database telling the next open to rebuild it."""
+    try:
+        _damaged_marker(path).write_text(reason + "\n")
+    except OSError as exc:
+        log.error("RocksDB storage at %s is damaged but cannot be marked for rebuilding: %s", path, exc)
+
+
+def _remove_if_marked_damaged(path: Path) -> None:
+    """_remove_if_marked_damaged deletes a database that an earlier read or write found damaged."""
+    marker = _damaged_marker(path)
+    if not marker.exists():
+        return
+    try:
+        reason = marker.read_text(errors="replace").strip()
+        log.warning("RocksDB storage at %s was found damaged (%s); rebuilding it from the table topic",
+                    path, reason)
+        shutil.rmtree(path, ignore_errors=True)
+        # Only once the database is gone: a crash in between deletes the new, empty one again, nothing else.
+        marker.unlink()
+    except OSError as exc:
+        raise StorageError(f"cannot remove the damaged RocksDB storage at {path}: {exc}") from exc
 
 
 def _open_or_rebuild(path: Path, options: Options) -> Rdict:
@@ -187,4 +270,4 @@ class RocksDBStorageBuilder:
         return self.state_dir / topic / str(partition)
 
     def __call__(self, topic: str, partition: int) -> Storage:
-        return RocksDBStorage(self.path(topic, partition), self.options())
+        return RocksDBStorage(self.path(topic, partition), self.options(), topic=topic, partition=partition)
