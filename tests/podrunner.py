@@ -10,8 +10,10 @@ no kubelet they would stay Pending forever. PodRunner polls one namespace and, f
 - maps each volume to a local directory: a persistentVolumeClaim to ``<root>/pvc/<claim>`` (survives the pod,
   like the volume), an emptyDir to a per-pod directory, a Secret to files; env values under a mount path point
   into that directory;
-- gives each pod its own local HTTP port (PYGOKA_HTTP_PORT) and reports status: Running, podIP 127.0.0.1,
-  Ready from the readiness probe's HTTP GET on that port, restarts (restartPolicy Always) with a count;
+- gives each pod its own local ports: one for PYGOKA_HTTP_PORT (container port ``http``) and, when the container
+  declares a ``query`` port or sets PYGOKA_QUERY_PORT, one for the query API (PYGOKA_QUERY_PORT); reports status:
+  Running, podIP 127.0.0.1, Ready from the readiness probe's HTTP GET on its (named) port, restarts
+  (restartPolicy Always) with a count;
 - on deletion sends SIGTERM, waits for the process (SIGKILL after the grace period), then removes the pod.
 
 What a real kubelet does and this does not: pull or run images, containers or any isolation (processes share
@@ -19,8 +21,8 @@ this host's network, filesystem and user), resource limits and cgroups, probes o
 (liveness, startup, exec/TCP), init and sidecar containers (only the first container runs), volume types
 beyond PVC/emptyDir/Secret and any real provisioning (PVCs stay Pending; no volume binding or attach), mount
 read-only-ness, ``secretKeyRef``/``configMapKeyRef`` env, pod networking and Services (clients reach a pod
-through ``port_of``), node status heartbeats and leases, eviction, image/back-off policies, and logs through
-the API (each process writes ``<root>/logs/<pod>.log``).
+through ``port_of``), node status heartbeats and leases, eviction, image/back-off policies, and logs through the
+API (each process writes ``<root>/logs/<pod>.log``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from kubernetes import config, dynamic
 from kubernetes.dynamic.exceptions import NotFoundError
 
 NODE = "pygoka-test-node"
+#: PORT_ENV is the env var that sets where `pygoka run` listens for each named container port.
+PORT_ENV = {"http": "PYGOKA_HTTP_PORT", "query": "PYGOKA_QUERY_PORT"}
 
 
 def now() -> str:
@@ -62,13 +66,15 @@ class LocalPod:
 
     name: str
     uid: str
-    port: int
+    #: ports maps the container port names the process listens on (http, query) to their local ports.
+    ports: dict[str, int]
     process: subprocess.Popen[bytes]
     argv: list[str]
     env: dict[str, str]
     cwd: Path
     log: Path
     readiness_path: str | None
+    readiness_port: str
     grace: float
     restarts: int = 0
     started: str = field(default_factory=now)
@@ -108,12 +114,14 @@ class PodRunner:
             for pod in self.pods.values():
                 self._terminate(pod, wait=True)
 
-    def port_of(self, pod_name: str) -> int:
-        """port_of is the local HTTP port of a running pod (its PYGOKA_HTTP_PORT)."""
+    def port_of(self, pod_name: str, port_name: str = "http") -> int:
+        """port_of is the local port of a running pod's named container port (http: PYGOKA_HTTP_PORT)."""
         with self._lock:
             for pod in self.pods.values():
                 if pod.name == pod_name and pod.process.poll() is None:
-                    return pod.port
+                    if port_name not in pod.ports:
+                        raise LookupError(f"pod {pod_name} has no port {port_name} (has {sorted(pod.ports)})")
+                    return pod.ports[port_name]
         raise LookupError(f"pod {pod_name} is not running")
 
     def _loop(self) -> None:
@@ -188,21 +196,29 @@ class PodRunner:
             elif (item.get("valueFrom") or {}).get("fieldRef"):
                 env[item["name"]] = fields.get(item["valueFrom"]["fieldRef"]["fieldPath"], "")
         for key, value in list(env.items()):
-            for mount_path, local in mounts:
+            for mount_path, directory in mounts:
                 if value == mount_path or value.startswith(mount_path.rstrip("/") + "/"):
-                    env[key] = str(local) + value[len(mount_path.rstrip("/")):]
+                    env[key] = str(directory) + value[len(mount_path.rstrip("/")):]
                     break
-        port = free_port()
-        env.update(PYGOKA_HTTP_PORT=str(port), PYGOKA_HTTP_HOST="127.0.0.1")
+        # Every pod shares this host's network: each named port the runtime listens on gets a free local port.
+        declared = {item.get("containerPort"): item.get("name") for item in container.get("ports") or []}
+        ports = {name: free_port() for name, var in PORT_ENV.items()
+                 if name == "http" or name in declared.values() or var in env}
+        env.update({PORT_ENV[name]: str(port) for name, port in ports.items()})
+        env.update(PYGOKA_HTTP_HOST="127.0.0.1")
         argv = [*(container.get("command") or []), *(container.get("args") or [])]
         if argv and argv[0] == "pygoka":
             argv = [self.python, "-m", "pygoka.cli", *argv[1:]]
-        probe = ((container.get("readinessProbe") or {}).get("httpGet") or {}).get("path")
+        http_get = (container.get("readinessProbe") or {}).get("httpGet") or {}
+        probe, probe_port = http_get.get("path"), http_get.get("port", "http")
+        # A numeric probe port is named by the container port it declares; anything else is probed on http.
+        probe_port = declared.get(probe_port, probe_port)
+        probe_port = probe_port if probe_port in ports else "http"
         log = self.root / "logs" / f"{meta['name']}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         grace = float(pod["spec"].get("terminationGracePeriodSeconds") or 30)
-        local = LocalPod(meta["name"], meta["uid"], port, self._spawn(argv, env, self.workdir, log), argv, env,
-                         self.workdir, log, probe, grace)
+        local = LocalPod(meta["name"], meta["uid"], ports, self._spawn(argv, env, self.workdir, log), argv, env,
+                         self.workdir, log, probe, probe_port, grace)
         return local
 
     @staticmethod
@@ -221,7 +237,7 @@ class PodRunner:
         if local.readiness_path is None:
             return True
         try:
-            url = f"http://127.0.0.1:{local.port}{local.readiness_path}"
+            url = f"http://127.0.0.1:{local.ports[local.readiness_port]}{local.readiness_path}"
             with urllib.request.urlopen(url, timeout=2) as response:
                 return 200 <= int(response.status) < 400
         except OSError:
@@ -241,8 +257,8 @@ class PodRunner:
                   "containerStatuses": [{"name": "pygoka", "ready": ready, "restartCount": local.restarts,
                                          "image": "local", "imageID": "local", "started": key[2],
                                          "state": {"running": {"startedAt": local.started}}}]}
-        self.dyn.patch(self.pods_api.subresources["status"], body={"status": status}, name=local.name,
-                       namespace=self.namespace, content_type="application/merge-patch+json")
+        self.dyn.patch(self.pods_api.subresources["status"], body={"status": status},  # type: ignore[no-untyped-call]
+                       name=local.name, namespace=self.namespace, content_type="application/merge-patch+json")
         local.reported = key
 
     def _delete(self, pod: dict[str, Any]) -> None:
@@ -280,7 +296,7 @@ class PodRunner:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """main runs the pods of one namespace until Ctrl-C, printing each pod's local HTTP port as it starts."""
+    """main runs the pods of one namespace until Ctrl-C, printing each pod's local ports as it starts."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Run a namespace's pods as local processes (test only).")
@@ -296,13 +312,14 @@ def main(argv: list[str] | None = None) -> None:
     # `kill` of a background job sends SIGTERM (and background jobs ignore SIGINT): stop the pods either way.
     signal.signal(signal.SIGTERM, interrupt)
     runner = PodRunner(args.kubeconfig, args.namespace, args.root.resolve(), args.workdir.resolve()).start()
-    shown: set[tuple[str, int]] = set()
+    shown: set[tuple[str, str]] = set()
     try:
         while True:
             for pod in list(runner.pods.values()):
-                if (pod.name, pod.port) not in shown:
-                    shown.add((pod.name, pod.port))
-                    print(f"{pod.name}: http://127.0.0.1:{pod.port} (log {pod.log})", flush=True)
+                urls = ", ".join(f"{name} http://127.0.0.1:{port}" for name, port in sorted(pod.ports.items()))
+                if (pod.name, urls) not in shown:
+                    shown.add((pod.name, urls))
+                    print(f"{pod.name}: {urls} (log {pod.log})", flush=True)
             while runner.errors:
                 print(f"pod runner error: {runner.errors.pop(0)}", file=sys.stderr, flush=True)
             time.sleep(1)

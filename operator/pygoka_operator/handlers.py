@@ -17,6 +17,7 @@ from pygoka_operator.builders import (
     view_statefulset,
 )
 from pygoka_operator.builders.labels import labels, selector_labels, selector_string
+from pygoka_operator.builders.view import VIEW_HTTP_PORT
 from pygoka_operator.config import OperatorConfig
 from pygoka_operator.model import Owner, child_name, group_of, processor_spec, view_spec, view_table
 from pygoka_operator.status import replica_status, rollout_conditions, set_condition
@@ -172,7 +173,7 @@ def reconcile_view(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
         brokers, _secret = kafka_settings(api_client, owner.namespace, spec)
     except kopf.PermanentError as exc:
         blocked = str(exc)
-    kube.apply(api_client, headless_service(owner, f"{name}-headless", own_labels, selector, 8080))
+    kube.apply(api_client, headless_service(owner, f"{name}-headless", own_labels, selector, VIEW_HTTP_PORT))
     kube.apply(api_client, query_service(owner, name, own_labels, selector, int(spec["servicePort"])))
     if blocked is None:
         try:

@@ -156,7 +156,8 @@ emitter.finish()
 query_counts() {
   log "querying the View through kubectl port-forward"
   local port=18080 expected=$((CLICKS / 3)) user count deadline
-  kube port-forward -n "$NAMESPACE" svc/click-count "${port}:8080" >/dev/null &
+  # The View's query Service (the ProcessorGroup's headless Service is svc/click-count).
+  kube port-forward -n "$NAMESPACE" svc/click-count-view "${port}:8080" >/dev/null &
   PORT_FORWARD_PID=$!
   for user in user-1 user-2 user-3; do
     deadline=$((SECONDS + 120))

@@ -2,7 +2,8 @@
 
 A ProcessorGroup and a View are applied through the API only; the real kube-controller-manager creates their
 StatefulSets' pods, the pod runner binds and runs them as local `pygoka run` processes against the dev Kafka,
-and the View's query API (`/tables/<table>/<user>`) must answer exactly the emitted counts for every user.
+and the View's query API (`/tables/<table>/<user>`, on the pods' `query` port only) must answer exactly the
+emitted counts for every user.
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ def query(port: int, table: str, key: str) -> Any:
         return None
 
 
+def status_of(url: str) -> int:
+    """status_of is the HTTP status of a GET of url."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
 def graph_module(workdir: Path, group: str, clicks: str) -> str:
     """graph_module writes what a user's image holds (examples/k8s/click_count.py with this test's names)."""
     workdir.mkdir(parents=True, exist_ok=True)
@@ -78,13 +88,19 @@ def ready(runner: PodRunner, replicas: int) -> Callable[[Any], bool]:
 
 
 def assert_counts(runner: PodRunner, view_pod: str, table: str, truth: Counter[str]) -> None:
-    """assert_counts waits for the View to serve the truth, then compares every user's count."""
-    port = runner.port_of(view_pod)
+    """assert_counts waits for the View's query port to serve the truth, then compares every user's count."""
+    port = runner.port_of(view_pod, "query")
     wait_until(lambda: all(query(port, table, user) == count for user, count in truth.items()), 180,
                interval=2, message="every count exact")
     answered = {user: query(port, table, user) for user in truth}
     assert answered == dict(truth)
     assert sum(answered.values()) == sum(truth.values())
+    # The http port (probes, metrics, monitor page) no longer answers queries; the query port nothing else.
+    http = runner.port_of(view_pod)
+    user = next(iter(truth))
+    assert status_of(f"http://127.0.0.1:{http}/tables/{table}/{user}") == 404
+    assert status_of(f"http://127.0.0.1:{http}/readyz") == 200
+    assert status_of(f"http://127.0.0.1:{port}/readyz") == 404
 
 
 def view(name: str, group: str) -> dict[str, Any]:

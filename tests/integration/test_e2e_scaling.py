@@ -234,7 +234,7 @@ def drain_and_check(installed: Cluster, runner: PodRunner, namespace: str, group
     if exact:
         assert_counts(runner, f"{group}-view-0", f"{group}-table", truth)
     else:
-        port = runner.port_of(f"{group}-view-0")
+        port = runner.port_of(f"{group}-view-0", "query")
         wait_until(lambda: all((query(port, f"{group}-table", u) or 0) >= n for u, n in truth.items()), 180,
                    interval=2, message="every count >= the truth")
         answered = {user: query(port, f"{group}-table", user) for user in truth}

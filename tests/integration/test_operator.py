@@ -8,6 +8,7 @@ chart's permissions suffice. There is no kubelet: pods are created but never run
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 import urllib.request
 import uuid
@@ -79,7 +80,8 @@ def test_namespaced_install_reconciles_only_its_namespace(installed: Cluster, br
         assert sts["spec"]["replicas"] == 1
         wait_until(lambda: f"[{watched}/{name}]" in scoped.log.read_text(), 30, interval=0.5,
                    message="namespaced operator handled the group")
-        assert "403" not in scoped.log.read_text()
+        # A whole-word 403 (a Forbidden response), not the digits of a port such as the API server's 52403.
+        assert re.search(r"\b403\b", scoped.log.read_text()) is None
     installed.kubectl("delete", "pg", name, "-n", watched, "--wait=false")
 
 
@@ -236,9 +238,15 @@ def test_view_children(installed: Cluster, operator: Operator, namespace: str, n
     container = sts["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["pygoka", "run", "--view", "click-count-table", "--codec", "int64"]
     assert container["image"] == "pygoka-runtime:test"
+    assert [(p["name"], p["containerPort"]) for p in container["ports"]] == [("http", 8080), ("query", 8081)]
+    assert {"name": "PYGOKA_QUERY_PORT", "value": "8081"} in container["env"]
+    assert container["readinessProbe"]["httpGet"]["port"] == "http"
     service = installed.get("service", f"{name}-view", "-n", namespace)
-    assert service["spec"]["ports"][0]["port"] == 9000
-    assert installed.get("service", f"{name}-view-headless", "-n", namespace)["spec"]["clusterIP"] == "None"
+    # The query Service reaches the pods' query port and nothing else; the headless one stays on http.
+    assert service["spec"]["ports"] == [{"name": "query", "port": 9000, "targetPort": "query", "protocol": "TCP"}]
+    headless = installed.get("service", f"{name}-view-headless", "-n", namespace)
+    assert headless["spec"]["clusterIP"] == "None"
+    assert [p["targetPort"] for p in headless["spec"]["ports"]] == ["http"]
     view_status = wait_for(lambda: installed.get("view", name, "-n", namespace),
                            lambda r: (r.get("status") or {}).get("table") == "click-count-table", "view status")
     assert condition(view_status, "Ready") is not None

@@ -38,7 +38,7 @@ def base_env(brokers: str, http_port: int, kafka_secret: str | None) -> list[dic
 
 
 def pod_template(*, labels: dict[str, str], image: str, command: list[str], env: list[dict[str, Any]],
-                 http_port: int, spec: dict[str, Any]) -> dict[str, Any]:
+                 http_port: int, spec: dict[str, Any], query_port: int | None = None) -> dict[str, Any]:
     """pod_template is the StatefulSet's pod template with spec's resources, env and podTemplate merged in."""
     secret = (spec.get("kafka") or {}).get("secretRef", {}).get("name")
     mounts: list[dict[str, Any]] = [{"name": "state", "mountPath": STATE_DIR},
@@ -47,13 +47,19 @@ def pod_template(*, labels: dict[str, str], image: str, command: list[str], env:
     if secret:
         mounts.append({"name": "kafka-config", "mountPath": KAFKA_CONFIG_DIR, "readOnly": True})
         volumes.append({"name": "kafka-config", "secret": {"secretName": secret, "defaultMode": 0o440}})
+    ports = [{"name": "http", "containerPort": http_port, "protocol": "TCP"}]
+    if query_port is not None:
+        # `pygoka run` then serves /tables only there, and http keeps the monitor page, probes and metrics.
+        env = [*env, env_var("PYGOKA_QUERY_PORT", str(query_port))]
+        ports.append({"name": "query", "containerPort": query_port, "protocol": "TCP"})
     container: dict[str, Any] = {
         "name": CONTAINER,
         "image": image,
         "command": command,
         "env": merge(env, list(spec.get("env") or [])),
-        "ports": [{"name": "http", "containerPort": http_port, "protocol": "TCP"}],
-        # /readyz turns ready once the assigned partitions are recovered; /healthz fails when run() failed.
+        "ports": ports,
+        # Probes stay on http (the query port answers nothing but /tables): /readyz turns ready once the assigned
+        # partitions are recovered; /healthz fails when run() failed.
         "readinessProbe": {"httpGet": {"path": "/readyz", "port": "http"}, "periodSeconds": 5,
                            "failureThreshold": 3},
         "livenessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 10,

@@ -22,12 +22,12 @@ def headless_service(owner: Owner, name: str, labels: dict[str, str], selector: 
 
 def query_service(owner: Owner, name: str, labels: dict[str, str], selector: dict[str, str],
                   port: int) -> dict[str, Any]:
-    """query_service load-balances the query API over a View's ready pods."""
+    """query_service load-balances the query API over a View's ready pods: only their query port, never http."""
     return {
         "apiVersion": "v1",
         "kind": "Service",
         "metadata": {"name": name, "namespace": owner.namespace, "labels": dict(labels),
                      "ownerReferences": [owner.reference()]},
         "spec": {"type": "ClusterIP", "selector": dict(selector),
-                 "ports": [{"name": "http", "port": port, "targetPort": "http", "protocol": "TCP"}]},
+                 "ports": [{"name": "query", "port": port, "targetPort": "query", "protocol": "TCP"}]},
     }

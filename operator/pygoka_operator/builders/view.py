@@ -8,8 +8,11 @@ from pygoka_operator.builders.labels import labels, selector_labels
 from pygoka_operator.builders.pod import base_env, pod_template, statefulset
 from pygoka_operator.model import Owner, child_name, view_table
 
-#: VIEW_HTTP_PORT is the container port of a view's HTTP server; the Service maps spec.servicePort to it.
+#: VIEW_HTTP_PORT is the container port of a view's monitor page, probes and metrics (the headless Service's).
 VIEW_HTTP_PORT = 8080
+#: VIEW_QUERY_PORT is the container port serving only the read-only query API; the query Service maps
+#: spec.servicePort to it and to nothing else.
+VIEW_QUERY_PORT = 8081
 
 
 def view_command(spec: dict[str, Any]) -> list[str]:
@@ -26,7 +29,7 @@ def view_statefulset(owner: Owner, spec: dict[str, Any], brokers: str, default_i
     secret = (spec.get("kafka") or {}).get("secretRef", {}).get("name")
     template = pod_template(labels=own_labels, image=str(spec.get("image") or default_image),
                             command=view_command(spec), env=base_env(brokers, VIEW_HTTP_PORT, secret),
-                            http_port=VIEW_HTTP_PORT, spec=spec)
+                            http_port=VIEW_HTTP_PORT, query_port=VIEW_QUERY_PORT, spec=spec)
     return statefulset(owner=owner, name=name, labels=own_labels, selector=selector_labels(owner.name, "view"),
                        service=f"{name}-headless", replicas=int(spec["replicas"]), template=template,
                        storage=spec.get("storage") or {})

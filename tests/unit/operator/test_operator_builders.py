@@ -162,8 +162,37 @@ def test_services_and_pdb() -> None:
     assert pdb["spec"] == {"maxUnavailable": 1, "selector": {"matchLabels": selector}}
     query = query_service(VIEW_OWNER, "clicks-view", own, selector, 80)
     assert query["spec"]["type"] == "ClusterIP"
-    # Only the query port: the Service exposes nothing else of the pods.
-    assert query["spec"]["ports"] == [{"name": "http", "port": 80, "targetPort": "http", "protocol": "TCP"}]
+    # Only the pods' query port: the Service exposes neither the monitor page nor probes or metrics.
+    assert query["spec"]["ports"] == [{"name": "query", "port": 80, "targetPort": "query", "protocol": "TCP"}]
+
+
+def test_a_view_serves_queries_on_a_port_of_its_own_and_the_query_service_targets_only_it() -> None:
+    """View pods: http (probes, metrics, page) and query (PYGOKA_QUERY_PORT); the query Service reaches query only."""
+    spec = view_spec({"group": "click-count", "servicePort": 9000})
+    c = container(view_statefulset(VIEW_OWNER, spec, "kafka:9092", "rt:1"))
+    assert c["ports"] == [{"name": "http", "containerPort": 8080, "protocol": "TCP"},
+                          {"name": "query", "containerPort": 8081, "protocol": "TCP"}]
+    env = env_of(c)
+    assert (env["PYGOKA_HTTP_PORT"], env["PYGOKA_QUERY_PORT"]) == ("8080", "8081")
+    assert [e["name"] for e in c["env"]].count("PYGOKA_QUERY_PORT") == 1
+    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    selector = selector_labels("clicks", "view")
+    own = labels("clicks", "view", "click-count")
+    (exposed,) = query_service(VIEW_OWNER, "clicks-view", own, selector, int(spec["servicePort"]))["spec"]["ports"]
+    ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+    assert exposed["port"] == 9000
+    # The named targetPort resolves to the container port the runtime is told to serve the queries on.
+    assert ports[exposed["targetPort"]] == int(env["PYGOKA_QUERY_PORT"]) != ports["http"]
+    (headless,) = headless_service(VIEW_OWNER, "clicks-view-headless", own, selector, 8080)["spec"]["ports"]
+    assert (headless["targetPort"], ports[headless["targetPort"]]) == ("http", int(env["PYGOKA_HTTP_PORT"]))
+
+
+def test_processor_pods_keep_their_queries_on_the_http_port() -> None:
+    """A ProcessorGroup has no query Service: its pods get no query port, /tables stays on http."""
+    c = container(processor_statefulset(OWNER, processor_spec({"image": "i", "graph": "m:g", "partitions": 4}), "b"))
+    assert [p["name"] for p in c["ports"]] == ["http"]
+    assert "PYGOKA_QUERY_PORT" not in env_of(c)
 
 
 def test_view_statefulset_runs_the_builtin_query_server() -> None:
