@@ -1,6 +1,7 @@
 """The query API of a View pod is read-only, over real HTTP: `pygoka run --view` (the operator's View command).
 
-Every route answers GET; POST, PUT, PATCH and DELETE are refused with 405 and change nothing.
+Every route answers GET; POST, PUT, PATCH and DELETE are refused with 405 and change nothing. With
+PYGOKA_QUERY_PORT the table queries are served on that port only, and nothing else is.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import threading
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -37,17 +39,29 @@ def request(url: str, method: str = "GET", body: bytes | None = None) -> tuple[i
         return error.code, error.read(), error.headers.get("Allow", "")
 
 
+def free_port() -> int:
+    """free_port is a TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 @pytest.fixture
 def view_url(brokers: str, names: Callable[[str], str], tmp_path: Path) -> Iterator[tuple[str, str]]:
     """view_url is the base URL of `pygoka run --view <table> --codec int64` serving a table, and the table."""
     table = names("readonly-table")
+    with serve_view(brokers, table, tmp_path, {}) as url:
+        yield url, table
+
+
+@contextmanager
+def serve_view(brokers: str, table: str, tmp_path: Path, extra_env: dict[str, str]) -> Iterator[str]:
+    """serve_view runs `pygoka run --view` on table (alice=7) and yields its main URL once it is ready."""
     with Emitter(brokers, table, codec.Int64(), partitions=2) as emitter:
         emitter.emit_sync("alice", 7, timeout=30)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {**os.environ, "PYGOKA_BROKERS": brokers, "PYGOKA_HTTP_PORT": str(port), "PYGOKA_HTTP_HOST": "127.0.0.1",
-           "PYGOKA_STATE_DIR": str(tmp_path / "state")}
+    env = {**os.environ, "PYGOKA_BROKERS": brokers, "PYGOKA_HTTP_PORT": str(free_port()),
+           "PYGOKA_HTTP_HOST": "127.0.0.1", "PYGOKA_STATE_DIR": str(tmp_path / "state"), **extra_env}
     child = subprocess.Popen([sys.executable, "-m", "pygoka.cli", "run", "--view", table, "--codec", "int64"],
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     lines: list[str] = []
@@ -59,7 +73,7 @@ def view_url(brokers: str, names: Callable[[str], str], tmp_path: Path) -> Itera
                          or child.poll() is not None, timeout=60, message="the HTTP address")
         assert isinstance(url, str), "".join(lines)
         wait_until(lambda: request(f"{url}/readyz")[0] == 200, timeout=60, message="view ready")
-        yield url, table
+        yield url
     finally:
         child.terminate()
         child.wait(30)
@@ -81,3 +95,22 @@ def test_query_api_refuses_every_write_method(view_url: tuple[str, str]) -> None
     assert all("GET" in allow and allow <= {"GET", "HEAD"} for _, allow in refused.values()), refused
     status, body, _ = request(f"{url}/tables/{table}/alice")
     assert status == 200 and json.loads(body)["value"] == 7
+
+
+def test_query_port_serves_the_queries_and_nothing_else(brokers: str, names: Callable[[str], str],
+                                                        tmp_path: Path) -> None:
+    """With PYGOKA_QUERY_PORT, /tables... answer there only; probes, metrics and the page stay on the main port."""
+    table, query_port = names("query-port-table"), free_port()
+    with serve_view(brokers, table, tmp_path, {"PYGOKA_QUERY_PORT": str(query_port),
+                                               "PYGOKA_QUERY_HOST": "127.0.0.1"}) as url:
+        queries = f"http://127.0.0.1:{query_port}"
+        status, body, _ = request(f"{queries}/tables/{table}/alice")
+        assert status == 200 and json.loads(body)["value"] == 7
+        assert json.loads(request(f"{queries}/tables")[1]) == {"tables": [table]}
+        for path in ("/", "/api/state", "/healthz", "/readyz", "/metrics", "/static/index.html"):
+            assert request(f"{queries}{path}")[0] == 404, path
+            assert request(f"{url}{path}")[0] == 200, path
+        assert request(f"{url}/tables/{table}/alice")[0] == 404
+        assert json.loads(request(f"{url}/api/state")[1])["query_port"] == query_port
+        for method in WRITES:
+            assert request(f"{queries}/tables/{table}/alice", method, body=b"{}")[0] == 405, method

@@ -103,6 +103,11 @@ def register(commands: Any) -> None:
     parser.add_argument("--http-port", type=int, default=None,
                         help="monitoring/query HTTP port (default $PYGOKA_HTTP_PORT or 8080; 0 disables)")
     parser.add_argument("--http-host", default=None, help="HTTP address (default $PYGOKA_HTTP_HOST or 0.0.0.0)")
+    parser.add_argument("--query-port", type=int, default=None,
+                        help="serve the table query API only on this port (default $PYGOKA_QUERY_PORT; "
+                             "unset: on --http-port)")
+    parser.add_argument("--query-host", default=None,
+                        help="address of --query-port (default $PYGOKA_QUERY_HOST or --http-host)")
     parser.add_argument("--consumer-config", action="append", default=[], metavar="KEY=VALUE",
                         help="librdkafka consumer setting (repeatable)")
     parser.add_argument("--producer-config", action="append", default=[], metavar="KEY=VALUE",
@@ -161,18 +166,20 @@ def start_http(args: argparse.Namespace, target: Processor | View) -> Any:
     if port == 0:
         return None
     host = args.http_host or os.environ.get("PYGOKA_HTTP_HOST") or "0.0.0.0"
+    query_port = args.query_port if args.query_port is not None else env_int("PYGOKA_QUERY_PORT", None)
+    query_host = args.query_host or os.environ.get("PYGOKA_QUERY_HOST") or None
     try:
         # Imported lazily: the web server is only needed when serving, and pulls in its own dependencies.
         web = importlib.import_module("pygoka.web")
     except ImportError as exc:
         raise UsageError(f"the HTTP server (pygoka.web) is not available ({exc}); use --http-port 0") from exc
-    server = web.MonitorServer(host=host, port=port)
+    server = web.MonitorServer(host=host, port=port, query_port=query_port, query_host=query_host)
     if isinstance(target, Processor):
         server.attach_processor(target)
     else:
         server.attach_view(target)
     server.start()
-    log.info("HTTP server listening on http://%s:%s", "127.0.0.1" if host == "0.0.0.0" else host, server.port)
+    log.info("HTTP server listening on %s (table queries on %s)", server.url, server.query_url)
     return server
 
 

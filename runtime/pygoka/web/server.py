@@ -1,7 +1,9 @@
 """MonitorServer: an aiohttp server, on a thread of its own, serving the monitor, queries, probes, metrics.
 
 Every endpoint only reads: handlers are registered for GET (and the HEAD aiohttp adds), so any
-other method is answered 405.
+other method is answered 405. With query_port set, the table query API (/tables...) is served only on
+that port, so that a Kubernetes Service can expose the queries and nothing else; the main port keeps
+the monitor page, probes and metrics.
 """
 
 from __future__ import annotations
@@ -30,26 +32,32 @@ SAMPLE_INTERVAL = 1.0
 class MonitorServer:
     """MonitorServer serves the monitor page, the table query API, probes and metrics of attached objects.
 
-    start() returns once the server listens; port is then the actual port (also for port=0).
+    start() returns once the server listens; port (and query_port) are then the actual ports (also for 0).
     """
 
-    def __init__(self, host: str = "0.0.0.0", port: int = 8080) -> None:
+    def __init__(self, host: str = "0.0.0.0", port: int = 8080, *, query_port: int | None = None,
+                 query_host: str | None = None) -> None:
         self.host = host
         self.port = port
+        #: query_port serves the table query API apart from the main port (None: on the main port).
+        self.query_port = query_port
+        self.query_host = query_host if query_host is not None else host
         self.monitor = Monitor()
         self.registry = metrics.build_registry(self.monitor)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
-        self._runner: web.AppRunner | None = None
+        self._runners: list[web.AppRunner] = []
         self._stopped: asyncio.Event | None = None
 
     @property
     def url(self) -> str:
         """url is the server's base URL (a wildcard host is shown as 127.0.0.1)."""
-        host = "127.0.0.1" if self.host in ("0.0.0.0", "", "::") else self.host
-        if ":" in host:
-            host = f"[{host}]"
-        return f"http://{host}:{self.port}"
+        return _url(self.host, self.port)
+
+    @property
+    def query_url(self) -> str:
+        """query_url is the base URL of the table query API (url unless query_port is set)."""
+        return self.url if self.query_port is None else _url(self.query_host, self.query_port)
 
     def attach_processor(self, processor: Processor) -> None:
         """attach_processor shows a processor on the monitor and makes its group table queryable."""
@@ -105,13 +113,10 @@ class MonitorServer:
 
     async def _main(self, ready: threading.Event, failure: list[BaseException]) -> None:
         self._stopped = asyncio.Event()
-        runner = web.AppRunner(self._app(), access_log=None)
-        await runner.setup()
-        self._runner = runner
         try:
-            site = web.TCPSite(runner, self.host, self.port)
-            await site.start()
-            self.port = runner.addresses[0][1]
+            self.port = await self._listen(self._app(), self.host, self.port)
+            if self.query_port is not None:
+                self.query_port = await self._listen(self._query_app(), self.query_host, self.query_port)
             ready.set()
             sampler = asyncio.create_task(self._sample())
             await self._stopped.wait()
@@ -119,7 +124,17 @@ class MonitorServer:
             with contextlib.suppress(asyncio.CancelledError):
                 await sampler
         finally:
-            await runner.cleanup()
+            for runner in self._runners:
+                await runner.cleanup()
+            self._runners = []
+
+    async def _listen(self, app: web.Application, host: str, port: int) -> int:
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        self._runners.append(runner)
+        await web.TCPSite(runner, host, port).start()
+        bound: int = runner.addresses[0][1]
+        return bound
 
     async def _sample(self) -> None:
         while True:
@@ -136,18 +151,28 @@ class MonitorServer:
         app.router.add_get("/", self._index)
         app.router.add_static("/static/", STATIC)
         app.router.add_get("/api/state", self._state)
-        app.router.add_get("/tables", self._tables)
-        app.router.add_get("/tables/{table}/{key:.+}", self._query)
+        if self.query_port is None:
+            self._add_query_routes(app)
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/readyz", self._readyz)
         app.router.add_get("/metrics", self._metrics)
         return app
 
+    def _query_app(self) -> web.Application:
+        app = web.Application()
+        self._add_query_routes(app)
+        return app
+
+    def _add_query_routes(self, app: web.Application) -> None:
+        app.router.add_get("/tables", self._tables)
+        app.router.add_get("/tables/{table}/{key:.+}", self._query)
+
     async def _index(self, request: web.Request) -> web.FileResponse:
         return web.FileResponse(STATIC / "index.html")
 
     async def _state(self, request: web.Request) -> web.Response:
-        return web.json_response(self.monitor.snapshot())
+        # The page's query form works only where the query API is served.
+        return web.json_response({**self.monitor.snapshot(), "query_port": self.query_port})
 
     async def _tables(self, request: web.Request) -> web.Response:
         return web.json_response({"tables": self.monitor.table_names()})
@@ -172,3 +197,10 @@ class MonitorServer:
 
     async def _metrics(self, request: web.Request) -> web.Response:
         return web.Response(body=metrics.render(self.registry), headers={"Content-Type": metrics.CONTENT_TYPE})
+
+
+def _url(host: str, port: int) -> str:
+    shown = "127.0.0.1" if host in ("0.0.0.0", "", "::") else host
+    if ":" in shown:
+        shown = f"[{shown}]"
+    return f"http://{shown}:{port}"

@@ -88,6 +88,13 @@ async function refresh() {
     document.getElementById("processors").replaceChildren(...state.processors.map(renderProcessor));
     document.getElementById("views").replaceChildren(...state.views.map(renderView));
     fillTables(state.tables);
+    // With a separate query port, this port does not serve /tables: say where the queries are.
+    const separate = state.query_port !== null && state.query_port !== undefined;
+    document.getElementById("query-form").hidden = separate;
+    if (separate) {
+      document.getElementById("query-result").textContent =
+        `Table queries are served on port ${state.query_port}: GET /tables/{table}/{key} there.`;
+    }
     status.textContent = `updated ${new Date(state.time * 1000).toLocaleTimeString()}`;
   } catch (error) {
     status.textContent = `cannot reach the server: ${error}`;
