@@ -48,7 +48,8 @@ class Backend:
     def processor(self, graph: GroupGraph, **options: Any) -> Processor:
         """processor is a Processor of graph on this backend; options are Processor options."""
         if self.tester is not None:
-            options = {**options, "transport": self.transport}
+            # A test may wrap the tester's transport (e.g. to inject failures); it must stay the tester's.
+            options = {"transport": self.transport, **options}
             options.setdefault("storage_builder", self.tester.storage_builder())
         return Processor(self.brokers, graph, **options)
 

@@ -37,6 +37,12 @@ def default_state_dir(name: str) -> Path:
 
 #: The values of on_decode_error and on_callback_error.
 _ERROR_MODES = ("fail", "dead_letter")
+#: AT_LEAST_ONCE is the guarantee of Goka: after a crash, the last uncommitted messages are processed again.
+AT_LEAST_ONCE = "at_least_once"
+#: EXACTLY_ONCE commits input offsets, table updates, loopbacks and outputs atomically in Kafka transactions.
+EXACTLY_ONCE = "exactly_once"
+#: GUARANTEES are the values of the guarantee option.
+GUARANTEES = (AT_LEAST_ONCE, EXACTLY_ONCE)
 
 
 @dataclass
@@ -83,11 +89,26 @@ class ProcessorOptions:
     on_callback_error: str = "fail"
     #: dead_letter_topic receives dead-lettered input messages (default "<group>-dead-letter").
     dead_letter_topic: str | None = None
+    #: guarantee is "at_least_once" (Goka's) or "exactly_once" (Kafka transactions, see docs/guarantees.md).
+    guarantee: str = AT_LEAST_ONCE
+    #: transactional_id names the exactly-once producer (default "<group>-<group_instance_id>", else host and pid).
+    transactional_id: str | None = None
+    #: max_outage is how long (seconds) Kafka may be unreachable with work pending before run() raises.
+    max_outage: float = 300.0
 
     def __post_init__(self) -> None:
         for name in ("on_decode_error", "on_callback_error"):
             if getattr(self, name) not in _ERROR_MODES:
                 raise ValueError(f"{name} must be one of {', '.join(_ERROR_MODES)}, not {getattr(self, name)!r}")
+        if self.guarantee not in GUARANTEES:
+            raise ValueError(f"guarantee must be one of {', '.join(GUARANTEES)}, not {self.guarantee!r}")
+        if not self.max_outage > 0:
+            raise ValueError(f"max_outage must be a positive number of seconds, not {self.max_outage!r}")
+
+    @property
+    def exactly_once(self) -> bool:
+        """exactly_once tells whether the processor commits in Kafka transactions."""
+        return self.guarantee == EXACTLY_ONCE
 
     def nil(self) -> NilHandling:
         """nil is nil_handling as a NilHandling."""

@@ -21,6 +21,8 @@ class PartitionRun:
         self.joins = joins
         self.recovering: set[str] = {t.topic for t in self.tables()}
         self.next_offsets: dict[str, int] = {}
+        #: first_offsets are the offsets of the first message processed per topic (where a rewind may go).
+        self.first_offsets: dict[str, int] = {}
         self.committed: dict[str, int] = {}
         self.processed = 0
         self.started = time.monotonic()
@@ -43,8 +45,14 @@ class PartitionRun:
 
     def processed_offset(self, topic: str, offset: int) -> None:
         """processed_offset records that the message at offset of topic was fully processed."""
+        if topic not in self.first_offsets:
+            self.first_offsets[topic] = offset
         self.next_offsets[topic] = offset + 1
         self.processed += 1
+
+    def rewind(self) -> None:
+        """rewind forgets what was processed after the last commit (its transaction was aborted)."""
+        self.next_offsets = {topic: offset for topic, offset in self.committed.items() if topic in self.next_offsets}
 
     def defer(self, topic: str, offset: int) -> None:
         """defer holds the commit of offset of topic back until release."""

@@ -167,9 +167,12 @@ class Processor:
                 partitions=options.partitions,
                 default_partitions=options.default_partitions,
             )
+            # Outputs need not be co-partitioned, only exist: a transactional producer cannot have the
+            # broker create them on first use, and a count of the group's is what its readers expect.
+            extra = list(self.graph.output_codecs())
             if DEAD_LETTER in (options.on_decode_error, options.on_callback_error):
-                # Not co-partitioned: nothing reads it by key; it only has to exist.
-                topic = dead_letter_topic(self.graph.group, options.dead_letter_topic)
+                extra.append(dead_letter_topic(self.graph.group, options.dead_letter_topic))
+            for topic in extra:
                 if manager.partitions(topic) is None:
                     manager.ensure_stream(topic, partitions)
             return partitions

@@ -16,12 +16,13 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
+from pygoka.checkpoint import checkpointer_for
 from pygoka.codec import Codec, codec_name
 from pygoka.context import Context, ContextHost, Done, Failure
 from pygoka.dead_letter import DEAD_LETTER, dead_letter_headers, dead_letter_topic
-from pygoka.errors import CodecError, ProcessingError, PygokaError
+from pygoka.errors import CallbackError, CodecError, ProcessingError, PygokaError
 from pygoka.graph import GroupGraph
-from pygoka.kafka.config import group_consumer_config, producer_config, reader_config
+from pygoka.kafka.config import group_consumer_config, reader_config
 from pygoka.options import NilHandling, ProcessorOptions
 from pygoka.partition import PartitionRun
 from pygoka.storage.base import StorageBuilder
@@ -34,17 +35,6 @@ log = logging.getLogger("pygoka.processor")
 # Marks a null message that NilHandling.IGNORE skips (None is a valid decoded value).
 _IGNORED = object()
 
-# Commit errors after which the group rebalances; the next owner resumes from the last commit.
-_REBALANCE_ERRORS = {
-    KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID, KafkaError.REBALANCE_IN_PROGRESS,
-    KafkaError._NO_OFFSET, KafkaError._STATE,
-}
-# Commit errors of an unreachable coordinator: retried at the next checkpoint.
-_TRANSIENT_ERRORS = {
-    KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._WAIT_COORD, KafkaError._ALL_BROKERS_DOWN,
-    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR, KafkaError.REQUEST_TIMED_OUT,
-    KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.NETWORK_EXCEPTION,
-}
 #: Upper bounds (seconds) of the checkpoint duration histogram exported by pygoka.web at /metrics.
 CHECKPOINT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -80,7 +70,7 @@ class GroupRunner(ContextHost):
         self.visits = Visits()
         self._events: queue.Queue[tuple[PartitionRun, PartitionTable]] = queue.Queue()
         self._async_failure: BaseException | None = None
-        self._delivery_error: ProcessingError | None = None
+        self._delivery_failure: tuple[KafkaError, str, int] | None = None
         self._failed = False
         self._uncommitted = 0
         # Set by done() of a deferred commit (from any thread) or a failed commit: the next checkpoint
@@ -95,6 +85,7 @@ class GroupRunner(ContextHost):
         self._end_offsets_due = 0.0
         self.consumer: Any = None
         self.producer: Any = None
+        self.checkpointer = checkpointer_for(self, options)
         self.reader = TableReader(
             graph.group, options.transport.consumer,
             reader_config(brokers, graph.group, options.consumer_config), on_error=self._fail_async,
@@ -104,6 +95,7 @@ class GroupRunner(ContextHost):
 
     def execute(self) -> None:
         """execute runs until the stop event is set, raising ProcessingError on failure."""
+        exactly_once = self.options.exactly_once
         try:
             self._start()
             while not self.stop_event.is_set():
@@ -111,7 +103,7 @@ class GroupRunner(ContextHost):
                 messages = self.consumer.consume(num_messages=self.options.batch_size, timeout=0.1)
                 if messages:
                     self._process_batch(messages)
-                self.producer.poll(0)
+                self.checkpointer.serve(self.producer.poll, 0)
                 self._raise_async_failure()
                 if self.visits.pending():
                     self._uncommitted += self.visits.step(self)
@@ -120,6 +112,8 @@ class GroupRunner(ContextHost):
                 if (self._uncommitted or self._commit_pending) and (
                     self._uncommitted >= self.options.max_uncommitted
                     or time.monotonic() - self._last_checkpoint >= self.options.commit_interval
+                    # Exactly-once effects are invisible until committed: commit as soon as the input runs dry.
+                    or (exactly_once and not messages)
                 ):
                     self.checkpoint()
             self.checkpoint()
@@ -131,10 +125,8 @@ class GroupRunner(ContextHost):
 
     def _start(self) -> None:
         options = self.options
-        config = producer_config(self.brokers, options.producer_config)
-        config["on_delivery"] = self._on_delivery
-        config.setdefault("error_cb", self._on_client_error)
-        self.producer = options.transport.producer(config)
+        self.new_producer()
+        self.checkpointer.start()
         self.reader.start()
         for lookup in self.graph.lookups:
             view = View(self.brokers, lookup.table, lookup.codec, storage_builder=self.storage,
@@ -167,21 +159,36 @@ class GroupRunner(ContextHost):
                 return
 
     def _shutdown(self) -> None:
-        if self.consumer is not None:
-            try:
-                self.consumer.close()
-            except (KafkaException, RuntimeError) as exc:
-                log.warning("group %s: closing the consumer failed: %s", self.group, exc)
-        self.reader.stop()
-        for view in self.lookup_views.values():
-            view.stop()
-        if self.producer is not None:
-            self.producer.flush(10)
-        for table in list(self.tables.values()) + list(self.join_tables.values()):
-            table.close()
-        self.tables.clear()
-        self.join_tables.clear()
-        self.visits.abort("stopped with the processor")
+        late: PygokaError | None = None
+        try:
+            if self.consumer is not None:
+                try:
+                    self.consumer.close()
+                except (KafkaException, RuntimeError) as exc:
+                    log.warning("group %s: closing the consumer failed: %s", self.group, exc)
+                except PygokaError as exc:
+                    # The final revoke's commit failed: raised once everything is closed.
+                    late = exc
+            self.reader.stop()
+            for view in self.lookup_views.values():
+                view.stop()
+            if self.producer is not None:
+                self.checkpointer.close(self._failed)
+                try:
+                    self.checkpointer.serve(self.producer.flush, 10)
+                except ProcessingError as exc:
+                    log.warning("group %s: flushing the producer at shutdown failed: %s", self.group, exc)
+                self._close_producer(self.producer)
+        finally:
+            for table in list(self.tables.values()) + list(self.join_tables.values()):
+                table.close()
+            self.tables.clear()
+            self.join_tables.clear()
+            self.visits.abort("stopped with the processor")
+        if late is not None:
+            if not self._failed:
+                raise late
+            log.error("group %s: while stopping after a failure: %s", self.group, late)
 
     # -- processing ------------------------------------------------------------------------------
 
@@ -241,6 +248,8 @@ class GroupRunner(ContextHost):
             except Exception as exc:  # noqa: BLE001 - stops the processor (B12) unless dead-lettered
                 self._reject(message, exc, step, codec)
             # PartitionRun.processed_offset, inlined.
+            if topic not in run.first_offsets:
+                run.first_offsets[topic] = offset
             run.next_offsets[topic] = offset + 1
             run.processed += 1
             count += 1
@@ -270,10 +279,7 @@ class GroupRunner(ContextHost):
         cause = exc.error if isinstance(exc, Failure) else exc
         error = ProcessingError(_describe(cause), group=self.group, topic=message.topic(),
                                 partition=message.partition(), offset=message.offset())
-        try:
-            self.checkpoint()
-        except ProcessingError as checkpoint_error:
-            log.error("group %s: checkpoint before stopping failed: %s", self.group, checkpoint_error)
+        self.checkpointer.fail()
         self._failed = True
         raise error from (cause if isinstance(cause, BaseException) else exc)
 
@@ -294,6 +300,9 @@ class GroupRunner(ContextHost):
         return view.get(key)
 
     def defer(self, run: PartitionRun, topic: str, offset: int) -> Done:
+        if self.options.exactly_once:
+            # A deferred message's effects would be committed before the message: not exactly once.
+            raise CallbackError("defer_commit is not available with guarantee 'exactly_once'")
         run.defer(topic, offset)
         released = threading.Event()
 
@@ -313,35 +322,23 @@ class GroupRunner(ContextHost):
     # -- checkpoints -----------------------------------------------------------------------------
 
     def checkpoint(self) -> None:
-        """checkpoint waits for every produced record, stores the tables and commits input offsets."""
+        """checkpoint makes what was processed durable, as the processor's guarantee says (checkpoint.py)."""
         started = time.monotonic()
         self._commit_pending = False
-        while self.producer.flush(1.0) > 0:
-            if self._delivery_error is not None:
-                break
-        if self._delivery_error is not None:
-            raise self._delivery_error
-        for run in self.runs.values():
-            if run.table is not None:
-                run.table.flush()
-        offsets: list[TopicPartition] = []
-        pending: list[tuple[PartitionRun, dict[str, int]]] = []
-        for run in self.runs.values():
-            commit = run.commit_offsets()
-            if commit:
-                pending.append((run, commit))
-                offsets.extend(TopicPartition(topic, run.partition, offset) for topic, offset in commit.items())
-        if offsets:
-            if self._commit(offsets):
-                for run, commit in pending:
-                    run.committed_offsets(commit)
-            else:
-                self._commit_pending = True
+        if not self.checkpointer.checkpoint():
+            self._commit_pending = True
         self._uncommitted = 0
         self._last_checkpoint = time.monotonic()
         self.commit_seconds = self._last_checkpoint - started
         self.checkpoint_counts[bisect.bisect_left(CHECKPOINT_BUCKETS, self.commit_seconds)] += 1
         self.checkpoint_seconds_sum += self.commit_seconds
+
+    def take_delivery_failure(self) -> tuple[KafkaError, str, int] | None:
+        failure, self._delivery_failure = self._delivery_failure, None
+        return failure
+
+    def rewound(self, reason: str) -> None:
+        self.visits.abort(f"interrupted by an aborted transaction ({reason})")
 
     def cached_end_offsets(self) -> dict[tuple[str, int], int]:
         """cached_end_offsets are the high watermarks of the active input partitions, for monitors' lag.
@@ -369,34 +366,39 @@ class GroupRunner(ContextHost):
                     result[(topic, number)] = high
         self._end_offsets = result  # rebound, never mutated: readers on other threads see a whole dict
 
-    def _commit(self, offsets: list[TopicPartition]) -> bool:
-        try:
-            results = self.consumer.commit(offsets=offsets, asynchronous=False)
-        except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            if not error.fatal() and error.code() in _REBALANCE_ERRORS | _TRANSIENT_ERRORS:
-                log.warning("group %s: commit deferred to the next checkpoint: %s", self.group, error.str())
-                return False
-            raise ProcessingError(f"cannot commit offsets: {error.str()}", group=self.group) from exc
-        for result in results or []:
-            if result.error is not None:
-                log.warning("group %s: commit of %s/%d failed: %s", self.group, result.topic,
-                            result.partition, result.error)
-                return False
-        return True
-
     def _on_delivery(self, error: KafkaError | None, message: Any) -> None:
         if error is not None:
-            if self._delivery_error is None:
-                self._delivery_error = ProcessingError(
-                    f"producing a record failed: {error.str()}", group=self.group,
-                    topic=message.topic(), partition=message.partition(),
-                )
+            if error.code() in (KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT):
+                return  # dropped by an aborted transaction, whose abort is handled already
+            if self._delivery_failure is None:
+                self._delivery_failure = (error, message.topic(), message.partition())
             return
         if message.topic() == self.table_topic:
             table = self.tables.get(message.partition())
             if table is not None:
                 table.acknowledged(message.offset())
+
+    def new_producer(self) -> None:
+        """new_producer creates the producer, or replaces it with a fresh client of the same configuration."""
+        config = self.checkpointer.producer_config(self.brokers)
+        config["on_delivery"] = self._on_delivery
+        config.setdefault("error_cb", self._on_producer_error)
+        old, self.producer = self.producer, self.options.transport.producer(config)
+        if old is not None:
+            self._close_producer(old)
+
+    def _close_producer(self, producer: Any) -> None:
+        """Drop a producer's undelivered records and close it: no retry of it may fence its successor."""
+        try:
+            producer.purge()
+            producer.close()
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("group %s: closing a producer failed: %s", self.group, exc)
+
+    def _on_producer_error(self, error: KafkaError) -> None:
+        if error.code() == KafkaError._ALL_BROKERS_DOWN:
+            self.checkpointer.connection_lost()
+        self._on_client_error(error)
 
     def _on_client_error(self, error: KafkaError) -> None:
         if error.fatal():
@@ -479,14 +481,16 @@ class GroupRunner(ContextHost):
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         log.info("group %s: revoked partitions %s", self.group, sorted({tp.partition for tp in partitions}))
         if not self._failed:
-            self.checkpoint()
+            self.checkpointer.revoke()
         self._deactivate()
 
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         log.warning("group %s: lost partitions %s", self.group, sorted({tp.partition for tp in partitions}))
-        for run in self.runs.values():
-            if run.table is not None:
-                run.table.discard()
+        if self._failed:
+            # Stopping anyway (the consumer closes after a failure): only drop what was not stored.
+            self.checkpointer.discard_tables()
+        else:
+            self.checkpointer.lost()
         self._deactivate()
 
     def _deactivate(self) -> None:

@@ -3,6 +3,11 @@
 It serves recovery (catch up to the end, then stop), joins and hot standby (follow the topic), and
 views (follow every partition). A partition is caught up once the reader's position reaches the
 topic's high watermark as it was when the partition was added.
+
+The reader reads committed records only, but its target is the high watermark, not the last stable
+offset: a transaction still open on a table partition (an exactly-once writer that crashed) holds
+recovery back until it is committed or aborted, so a processor never starts on a table that lacks
+updates its committed input offsets already count.
 """
 
 from __future__ import annotations
@@ -61,6 +66,8 @@ class TableReader:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._consumer: Any = None
+        # Asks for high watermarks: a read_committed consumer's answer is the last stable offset.
+        self._watermarks: Any = None
         self.error: BaseException | None = None
 
     def start(self) -> None:
@@ -68,6 +75,7 @@ class TableReader:
         self._stop.clear()
         self.error = None
         self._consumer = self._builder(self._config)
+        self._watermarks = self._builder({**self._config, "isolation.level": "read_uncommitted"})
         self._thread = threading.Thread(target=self._run, name=f"pygoka-reader-{self.name}", daemon=True)
         self._thread.start()
 
@@ -140,6 +148,7 @@ class TableReader:
         finally:
             self._drain_commands()
             self._consumer.close()
+            self._watermarks.close()
 
     def _wait_for_command(self, timeout: float) -> None:
         try:
@@ -178,7 +187,7 @@ class TableReader:
             if entry.target is not None:
                 continue
             try:
-                low, high = self._consumer.get_watermark_offsets(TopicPartition(*key), timeout=5.0)
+                low, high = self._watermarks.get_watermark_offsets(TopicPartition(*key), timeout=5.0)
             except KafkaException as exc:
                 if _fatal(exc.args[0]):
                     raise

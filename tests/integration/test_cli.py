@@ -174,6 +174,37 @@ def test_run_counts_stops_on_sigterm_and_restart_continues(
     assert view.get("a") == 4
 
 
+def test_run_exactly_once_from_the_environment(
+    brokers: str, cli: Callable[..., Cli], module: dict[str, str], tmp_path: Path,
+    start: Callable[[Any], Running],
+) -> None:
+    """PYGOKA_GUARANTEE=exactly_once (what the operator sets) runs the group in transactions, per instance id."""
+    topic, group = module["topic"], module["group"]
+    emit(brokers, topic, ["a", "b", "a"])
+    child = cli("run", "clicks_graph:graph", "--state-dir", str(tmp_path / "state"), "--http-port", "0",
+                "--partitions", "2", *FAST,
+                extra_env={"PYGOKA_GUARANTEE": "exactly_once", "PYGOKA_INSTANCE_ID": "pod-0"})
+    wait_until(lambda: _table_exists(brokers, group_table(group)) or child.proc.poll() is not None, timeout=90,
+               message="the group table to be created")
+    view = View(brokers, group_table(group), codec.Int64())
+    start(view)
+    wait_until(lambda: counts_are(view, {"a": 2, "b": 1}), timeout=90, message="counts a=2 b=1")
+    assert child.terminate() == 0, child.errors()
+    assert f"group {group}: exactly-once with transactional id {group}-pod-0" in child.errors()
+    assert committed_total(brokers, group, topic, 2) == 3
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("PYGOKA_GUARANTEE", "twice", "$PYGOKA_GUARANTEE must be one of at_least_once, exactly_once, not 'twice'"),
+    ("PYGOKA_MAX_OUTAGE", "long", "$PYGOKA_MAX_OUTAGE must be a number, not 'long'"),
+])
+def test_bad_guarantee_settings_exit_2(cli: Callable[..., Cli], module: dict[str, str], variable: str, value: str,
+                                       message: str) -> None:
+    child = cli("run", "clicks_graph:graph", "--http-port", "0", extra_env={variable: value})
+    assert child.wait() == 2, child.errors()
+    assert message in child.errors()
+
+
 def _table_exists(brokers: str, topic: str) -> bool:
     """_table_exists tells whether topic exists."""
     return topic in AdminClient({"bootstrap.servers": brokers}).list_topics(timeout=10).topics

@@ -14,6 +14,7 @@ from typing import Any
 from pygoka.cli.exit_codes import OK, USAGE, code_for
 from pygoka.cli.loading import Target, UsageError, ViewSpec, add_python_path, codec_by_name, load_target
 from pygoka.graph import GroupGraph
+from pygoka.options import AT_LEAST_ONCE, GUARANTEES
 from pygoka.processor import Processor
 from pygoka.view import View
 
@@ -34,6 +35,25 @@ def env_int(name: str, default: int | None) -> int | None:
         return int(raw)
     except ValueError:
         raise UsageError(f"${name} must be an integer, not '{raw}'") from None
+
+
+def env_float(name: str) -> float | None:
+    """env_float reads a number from an environment variable, raising UsageError when it is not one."""
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        return float(raw)
+    except ValueError:
+        raise UsageError(f"${name} must be a number, not '{raw}'") from None
+
+
+def guarantee_of(args: argparse.Namespace) -> str:
+    """guarantee_of is --guarantee or $PYGOKA_GUARANTEE (at_least_once by default), checked."""
+    guarantee = args.guarantee or os.environ.get("PYGOKA_GUARANTEE", "").strip() or AT_LEAST_ONCE
+    if guarantee not in GUARANTEES:
+        raise UsageError(f"$PYGOKA_GUARANTEE must be one of {', '.join(GUARANTEES)}, not '{guarantee}'")
+    return str(guarantee)
 
 
 def parse_config(pairs: list[str], flag: str) -> dict[str, str]:
@@ -108,6 +128,11 @@ def register(commands: Any) -> None:
                              "unset: on --http-port)")
     parser.add_argument("--query-host", default=None,
                         help="address of --query-port (default $PYGOKA_QUERY_HOST or --http-host)")
+    parser.add_argument("--guarantee", choices=GUARANTEES, default=None,
+                        help="delivery guarantee (default $PYGOKA_GUARANTEE or at_least_once)")
+    parser.add_argument("--max-outage", type=float, default=None, metavar="SECONDS",
+                        help="how long Kafka may be unreachable with work pending before the processor "
+                             "fails (default $PYGOKA_MAX_OUTAGE or 300)")
     parser.add_argument("--consumer-config", action="append", default=[], metavar="KEY=VALUE",
                         help="librdkafka consumer setting (repeatable)")
     parser.add_argument("--producer-config", action="append", default=[], metavar="KEY=VALUE",
@@ -150,7 +175,11 @@ def build(args: argparse.Namespace) -> Processor | View:
             "hot_standby": hot_standby,
             "consumer_config": consumer_config,
             "producer_config": producer_config,
+            "guarantee": guarantee_of(args),
         }
+        max_outage = args.max_outage if args.max_outage is not None else env_float("PYGOKA_MAX_OUTAGE")
+        if max_outage is not None:
+            options["max_outage"] = max_outage
         return Processor(brokers, target, **options)
     if isinstance(target, ViewSpec):
         view_options: dict[str, Any] = {"state_dir": state_dir, "consumer_config": consumer_config,

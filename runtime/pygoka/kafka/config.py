@@ -25,6 +25,21 @@ def producer_config(brokers: str, overrides: Mapping[str, Any] | None = None) ->
     return config
 
 
+def transactional_producer_config(brokers: str, transactional_id: str, max_outage: float,
+                                  overrides: Mapping[str, Any] | None = None) -> Config:
+    """transactional_producer_config is producer_config with a transactional id, for exactly-once processing.
+
+    A record not delivered within the transaction timeout fails the transaction, which is then aborted
+    and processed again (librdkafka requires message.timeout.ms <= transaction.timeout.ms).
+    """
+    config = producer_config(brokers)
+    config["transactional.id"] = transactional_id
+    config["transaction.timeout.ms"] = 60_000
+    config.update(overrides or {})
+    config.setdefault("message.timeout.ms", min(int(max_outage * 1000), int(config["transaction.timeout.ms"])))
+    return config
+
+
 def group_consumer_config(brokers: str, group: str, overrides: Mapping[str, Any] | None = None) -> Config:
     """group_consumer_config joins the consumer group of a processor group.
 
@@ -38,6 +53,8 @@ def group_consumer_config(brokers: str, group: str, overrides: Mapping[str, Any]
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
         "partition.assignment.strategy": "range",
+        # Records of aborted transactions (an exactly-once writer that failed) are never processed.
+        "isolation.level": "read_committed",
         "enable.partition.eof": False,
         "fetch.queue.backoff.ms": 10,
     }
@@ -54,6 +71,8 @@ def reader_config(brokers: str, name: str, overrides: Mapping[str, Any] | None =
         "enable.auto.commit": False,
         "enable.auto.offset.store": False,
         "auto.offset.reset": "earliest",
+        # A table written by an exactly-once processor holds aborted updates that must never be applied.
+        "isolation.level": "read_committed",
         "enable.partition.eof": False,
         "fetch.wait.max.ms": 100,
         # librdkafka backs off a full second once its fetch queue is full, which halves recovery speed.

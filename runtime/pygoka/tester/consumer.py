@@ -317,6 +317,12 @@ class MemoryConsumer:
             return [TopicPartition(tp.topic, tp.partition, self._committed(tp.topic, tp.partition))
                     for tp in partitions]
 
+    def consumer_group_metadata(self) -> str:
+        """consumer_group_metadata identifies the group for a producer's send_offsets_to_transaction."""
+        if not self.group_id:
+            raise KafkaException(KafkaError(KafkaError._INVALID_ARG, "consumer_group_metadata needs group.id"))
+        return self.group_id
+
     def position(self, partitions: list[TopicPartition]) -> list[TopicPartition]:
         """position is the offset of the next record to consume of each assigned partition."""
         with self._broker.lock:

@@ -1,0 +1,397 @@
+"""Checkpoints: how a processor makes what it processed durable, per delivery guarantee.
+
+At-least-once (Goka's): flush the producer, store the tables, commit the input offsets. Exactly-once:
+flush the producer, commit the input offsets inside the producer's Kafka transaction, and only after the
+transaction committed store the tables, so the local RocksDB never gets ahead of Kafka.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+
+from pygoka.errors import ProcessingError
+from pygoka.kafka.config import Config, producer_config, transactional_producer_config
+from pygoka.options import ProcessorOptions
+from pygoka.partition import PartitionRun
+
+log = logging.getLogger("pygoka.processor")
+
+# Commit errors after which the group rebalances; the next owner resumes from the last commit.
+_REBALANCE_ERRORS = {
+    KafkaError.ILLEGAL_GENERATION, KafkaError.UNKNOWN_MEMBER_ID, KafkaError.REBALANCE_IN_PROGRESS,
+    KafkaError._NO_OFFSET, KafkaError._STATE,
+}
+# Errors of an unreachable broker or coordinator: retried until max_outage.
+_TRANSIENT_ERRORS = {
+    KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._WAIT_COORD, KafkaError._ALL_BROKERS_DOWN,
+    KafkaError.COORDINATOR_NOT_AVAILABLE, KafkaError.NOT_COORDINATOR, KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError.NETWORK_EXCEPTION, KafkaError._MSG_TIMED_OUT,
+    KafkaError._PURGE_QUEUE, KafkaError._PURGE_INFLIGHT, KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_ENOUGH_REPLICAS,
+    KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
+}
+# How long one transactional call may block before it is retried (and max_outage checked), at most.
+_CALL_TIMEOUT = 10.0
+
+
+class CheckpointHost(Protocol):
+    """CheckpointHost is what a checkpointer needs from the group runner."""
+
+    group: str
+    producer: Any
+    consumer: Any
+    runs: dict[int, PartitionRun]
+    consumed: list[str]
+
+    def take_delivery_failure(self) -> tuple[KafkaError, str, int] | None:
+        """take_delivery_failure returns and clears the first failed delivery (error, topic, partition)."""
+        ...
+
+    def new_producer(self) -> None:
+        """new_producer replaces the producer with a fresh client of the same configuration."""
+        ...
+
+    def rewound(self, reason: str) -> None:
+        """rewound tells the runner that uncommitted work was dropped and will be processed again."""
+        ...
+
+
+class Checkpointer:
+    """Checkpointer commits a runner's progress; see AtLeastOnce and ExactlyOnce."""
+
+    def __init__(self, host: CheckpointHost, options: ProcessorOptions) -> None:
+        self.host = host
+        self.options = options
+        self._trouble_since: float | None = None
+
+    def producer_config(self, brokers: str) -> Config:
+        """producer_config is the configuration of the runner's producer."""
+        config = producer_config(brokers, self.options.producer_config)
+        config.setdefault("message.timeout.ms", int(self.options.max_outage * 1000))
+        return config
+
+    def start(self) -> None:
+        """start prepares the producer (exactly-once: fences older instances, begins a transaction)."""
+
+    def connection_lost(self) -> None:
+        """connection_lost tells that the producer lost every broker connection (called by its error callback)."""
+
+    def checkpoint(self) -> bool:
+        """checkpoint commits what was processed; False means a commit is still due (retried later)."""
+        raise NotImplementedError
+
+    def revoke(self) -> None:
+        """revoke commits before partitions are given up; what cannot be committed is dropped."""
+        if not self.checkpoint():
+            self.discard_tables()
+
+    def lost(self) -> None:
+        """lost drops what was not committed: the partitions already belong to another instance."""
+        self.discard_tables()
+
+    def fail(self) -> None:
+        """fail makes durable what may be kept before the processor stops with an error."""
+
+    def close(self, failed: bool) -> None:
+        """close ends the producer's part in a run (exactly-once: aborts an open transaction on failure)."""
+
+    def discard_tables(self) -> None:
+        """discard_tables drops the table updates of active partitions not yet stored."""
+        for run in self.host.runs.values():
+            if run.table is not None:
+                run.table.discard()
+
+    def serve(self, call: Callable[[float], int], timeout: float) -> int:
+        """serve runs the producer's poll or flush, turning a fatal client error into a ProcessingError."""
+        try:
+            return call(timeout)
+        except KafkaException as exc:
+            raise self._fatal(exc) from exc
+        except SystemError as exc:
+            # confluent-kafka raises a fatal error inside poll/flush and then still calls a delivery
+            # callback, which Python reports as a SystemError caused by that KafkaException.
+            if isinstance(exc.__cause__, KafkaException):
+                raise self._fatal(exc.__cause__) from exc.__cause__
+            raise
+
+    def _fatal(self, exc: KafkaException) -> ProcessingError:
+        return ProcessingError(f"producer failed: {exc.args[0].str()}", group=self.host.group)
+
+    def _flush(self) -> tuple[KafkaError, str, int] | None:
+        """_flush waits until every record is acknowledged or one failed, returning the first failure."""
+        while self.serve(self.host.producer.flush, 1.0) > 0:
+            failure = self.host.take_delivery_failure()
+            if failure is not None:
+                return failure
+        return self.host.take_delivery_failure()
+
+    def _pending_offsets(self) -> tuple[list[TopicPartition], list[tuple[PartitionRun, dict[str, int]]]]:
+        offsets: list[TopicPartition] = []
+        pending: list[tuple[PartitionRun, dict[str, int]]] = []
+        for run in self.host.runs.values():
+            commit = run.commit_offsets()
+            if commit:
+                pending.append((run, commit))
+                offsets.extend(TopicPartition(topic, run.partition, offset) for topic, offset in commit.items())
+        return offsets, pending
+
+    def _store_tables(self) -> None:
+        for run in self.host.runs.values():
+            if run.table is not None:
+                run.table.flush()
+
+    def _trouble(self, started: float, error: KafkaError | str) -> None:
+        """_trouble notes a transient failure; it raises once Kafka has failed us for longer than max_outage."""
+        if self._trouble_since is None:
+            self._trouble_since = started
+        lasted = time.monotonic() - self._trouble_since
+        text = error if isinstance(error, str) else error.str()
+        if lasted > self.options.max_outage:
+            raise ProcessingError(f"Kafka failed for {lasted:.0f} s, longer than max_outage "
+                                  f"({self.options.max_outage:g} s): {text}", group=self.host.group)
+        log.warning("group %s: %s (retrying; failing for %.0f s of max_outage %g s)", self.host.group, text,
+                    lasted, self.options.max_outage)
+
+    def _succeeded(self) -> None:
+        if self._trouble_since is not None:
+            log.info("group %s: Kafka is back after %.0f s", self.host.group, time.monotonic() - self._trouble_since)
+        self._trouble_since = None
+
+
+class AtLeastOnce(Checkpointer):
+    """AtLeastOnce flushes the producer, stores the tables, then commits the input offsets (Goka's order)."""
+
+    def checkpoint(self) -> bool:
+        started = time.monotonic()
+        failure = self._flush()
+        if failure is not None:
+            error, topic, partition = failure
+            # message.timeout.ms is max_outage: a record that timed out waited that long for Kafka.
+            reason = f"Kafka did not acknowledge a record within max_outage ({self.options.max_outage:g} s): " \
+                if error.code() == KafkaError._MSG_TIMED_OUT else ""
+            raise ProcessingError(f"producing a record failed: {reason}{error.str()}", group=self.host.group,
+                                  topic=topic, partition=partition)
+        self._store_tables()
+        offsets, pending = self._pending_offsets()
+        if not offsets:
+            return True
+        if not self._commit(offsets, started):
+            return False
+        for run, commit in pending:
+            run.committed_offsets(commit)
+        self._succeeded()
+        return True
+
+    def fail(self) -> None:
+        # The messages before the failing one were processed completely: commit them (B12).
+        try:
+            self.checkpoint()
+        except ProcessingError as error:
+            log.error("group %s: checkpoint before stopping failed: %s", self.host.group, error)
+
+    def _commit(self, offsets: list[TopicPartition], started: float) -> bool:
+        try:
+            results = self.host.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:
+            error: KafkaError = exc.args[0]
+            if not error.fatal() and error.code() in _REBALANCE_ERRORS:
+                log.warning("group %s: commit deferred to the next checkpoint: %s", self.host.group, error.str())
+                return False
+            if not error.fatal() and error.code() in _TRANSIENT_ERRORS:
+                self._trouble(started, f"commit deferred to the next checkpoint: {error.str()}")
+                return False
+            raise ProcessingError(f"cannot commit offsets: {error.str()}", group=self.host.group) from exc
+        for result in results or []:
+            if result.error is not None:
+                log.warning("group %s: commit of %s/%d failed: %s", self.host.group, result.topic,
+                            result.partition, result.error)
+                return False
+        return True
+
+
+class _Abort(Exception):
+    """_Abort carries the reason a transaction has to be aborted out of a transactional call."""
+
+
+class ExactlyOnce(Checkpointer):
+    """ExactlyOnce commits input offsets and every produced record in one Kafka transaction per checkpoint.
+
+    Tables are stored only after their transaction committed. When a transaction fails (a broker outage
+    longer than the transaction timeout, a rebalance during the commit), it is aborted, the unstored table
+    updates are dropped and the active partitions are sought back to their last committed offsets, so the
+    messages are processed again as if for the first time.
+    """
+
+    def __init__(self, host: CheckpointHost, options: ProcessorOptions) -> None:
+        super().__init__(host, options)
+        self.transactional_id = options.transactional_id or default_transactional_id(
+            host.group, options.group_instance_id)
+        self._in_transaction = False
+        # Set when the producer lost every broker: librdkafka may then wait forever for a group coordinator it
+        # still caches (confluentinc/librdkafka#5456, #5511), so the transaction is redone with a new producer.
+        self._reconnect = False
+        # Short enough that an outage is noticed within a quarter of max_outage of its limit.
+        self._call_timeout = max(1.0, min(_CALL_TIMEOUT, options.max_outage / 4))
+
+    def producer_config(self, brokers: str) -> Config:
+        return transactional_producer_config(brokers, self.transactional_id, self.options.max_outage,
+                                             self.options.producer_config)
+
+    def _fatal(self, exc: KafkaException) -> ProcessingError:
+        return ProcessingError(f"transactional producer '{self.transactional_id}' failed: {exc.args[0].str()}",
+                               group=self.host.group)
+
+    def start(self) -> None:
+        started = time.monotonic()
+        # Fences any older producer with this transactional id and aborts its open transaction.
+        self._call(self.host.producer.init_transactions, started)
+        log.info("group %s: exactly-once with transactional id %s", self.host.group, self.transactional_id)
+        self._succeeded()
+        self._begin()
+
+    def checkpoint(self) -> bool:
+        started = time.monotonic()
+        try:
+            self._commit_transaction(started)
+        except _Abort as reason:
+            self._abort(str(reason), started, rewind=True)
+            return False
+        return True
+
+    def revoke(self) -> None:
+        started = time.monotonic()
+        try:
+            self._commit_transaction(started)
+        except _Abort as reason:
+            # The partitions are leaving: their next owner processes the aborted messages again.
+            self._abort(str(reason), started, rewind=False)
+
+    def connection_lost(self) -> None:
+        self._reconnect = True
+
+    def _commit_transaction(self, started: float) -> None:
+        if self._reconnect:
+            raise _Abort("the producer lost every broker during the transaction")
+        failure = self._flush()
+        if failure is not None:
+            error, topic, partition = failure
+            if not _transient(error):
+                raise ProcessingError(f"producing a record failed: {error.str()}", group=self.host.group,
+                                      topic=topic, partition=partition)
+            raise _Abort(f"producing to {topic}/{partition} failed: {error.str()}")
+        offsets, pending = self._pending_offsets()
+        if offsets:
+            metadata = self.host.consumer.consumer_group_metadata()
+            self._call(lambda timeout: self.host.producer.send_offsets_to_transaction(offsets, metadata, timeout),
+                       started)
+        self._call(self.host.producer.commit_transaction, started)
+        self._in_transaction = False
+        # Only now may the tables get what the transaction wrote to the table topic.
+        self._store_tables()
+        for run, commit in pending:
+            run.committed_offsets(commit)
+        self._succeeded()
+        self._begin()
+
+    def lost(self) -> None:
+        self._abort("partitions lost", time.monotonic(), rewind=False)
+
+    def fail(self) -> None:
+        # The failing message's effects may be partly produced: only an abort keeps the group exact.
+        self._abort_quietly()
+
+    def close(self, failed: bool) -> None:
+        if failed:
+            self._abort_quietly()
+
+    def _begin(self) -> None:
+        self.host.producer.begin_transaction()
+        self._in_transaction = True
+
+    def _abort_quietly(self) -> None:
+        if not self._in_transaction:
+            return
+        self._in_transaction = False
+        try:
+            self.host.producer.abort_transaction(self._call_timeout)
+        except KafkaException as exc:
+            # Stopping anyway: the transaction times out on the broker, and nothing of it is ever read.
+            log.warning("group %s: aborting the transaction failed: %s", self.host.group, exc.args[0].str())
+        self.discard_tables()
+
+    def _abort(self, reason: str, started: float, *, rewind: bool) -> None:
+        log.warning("group %s: aborting the transaction: %s", self.host.group, reason)
+        if self._reconnect:
+            # The new producer's init_transactions aborts the old one's transaction on the broker.
+            self.host.new_producer()
+            self._call(self.host.producer.init_transactions, started)
+            self._reconnect = False
+        else:
+            self._call(self.host.producer.abort_transaction, started, abortable=False)
+            # Delivery reports of the aborted records must not reach the tables after they were discarded.
+            self.serve(self.host.producer.poll, 0)
+        self._in_transaction = False
+        self.host.take_delivery_failure()
+        self.discard_tables()
+        if rewind:
+            self._rewind()
+        self.host.rewound(reason)
+        self._begin()
+        self._trouble(started, reason)
+
+    def _rewind(self) -> None:
+        """Seek every active partition back to its last committed offset, to process it again."""
+        consumer = self.host.consumer
+        for run in self.host.runs.values():
+            if run.recovering:
+                continue
+            unknown = [TopicPartition(topic, run.partition) for topic in run.next_offsets if topic not in run.committed]
+            committed = {tp.topic: tp.offset for tp in consumer.committed(unknown, timeout=self._call_timeout)} \
+                if unknown else {}
+            for topic in list(run.next_offsets):
+                offset = run.committed.get(topic, committed.get(topic, -1))
+                if offset < 0:
+                    offset = run.first_offsets.get(topic, OFFSET_BEGINNING)
+                consumer.seek(TopicPartition(topic, run.partition, offset))
+            run.rewind()
+
+    def _call(self, call: Callable[[float], Any], started: float, *, abortable: bool = True) -> Any:
+        """_call runs a transactional producer call, retrying what is retriable until max_outage."""
+        while True:
+            try:
+                return call(self._call_timeout)
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.fatal():
+                    raise self._fatal(exc) from exc
+                if abortable and error.txn_requires_abort():
+                    raise _Abort(error.str()) from exc
+                if not error.retriable() and error.code() not in _TRANSIENT_ERRORS:
+                    raise self._fatal(exc) from exc
+                self._trouble(started, error)
+
+
+def default_transactional_id(group: str, instance_id: str | None) -> str:
+    """default_transactional_id is stable per instance when it has a static membership id (a pod name).
+
+    Without one it is unique per processor, so that two processors of a group never fence each other.
+    """
+    if instance_id:
+        return f"{group}-{instance_id}"
+    return f"{group}-{socket.gethostname()}-{uuid.uuid4().hex[:12]}"
+
+
+def checkpointer_for(host: CheckpointHost, options: ProcessorOptions) -> Checkpointer:
+    """checkpointer_for is the checkpointer of the processor's guarantee."""
+    return ExactlyOnce(host, options) if options.exactly_once else AtLeastOnce(host, options)
+
+
+def _transient(error: KafkaError) -> bool:
+    return bool(error.retriable() or error.txn_requires_abort()) or error.code() in _TRANSIENT_ERRORS
