@@ -20,7 +20,7 @@ from pygoka.checkpoint import checkpointer_for
 from pygoka.codec import Codec, codec_name
 from pygoka.context import Context, ContextHost, Done, Failure
 from pygoka.dead_letter import DEAD_LETTER, dead_letter_headers, dead_letter_topic
-from pygoka.errors import CallbackError, CodecError, ProcessingError, PygokaError
+from pygoka.errors import CallbackError, CodecError, ProcessingError, PygokaError, StorageError
 from pygoka.graph import GroupGraph
 from pygoka.kafka.config import group_consumer_config, reader_config
 from pygoka.options import NilHandling, ProcessorOptions
@@ -258,11 +258,12 @@ class GroupRunner(ContextHost):
     def _reject(self, message: Any, exc: BaseException, step: str, codec: Codec | None) -> None:
         """_reject stops at message, or (configured dead_letter) sends it to the dead-letter topic."""
         mode = self.options.on_decode_error if step == "decode" else self.options.on_callback_error
+        cause = exc.error if isinstance(exc, Failure) else exc
         # A failure inside finish() may have applied part of the effects: only stopping keeps them consistent.
-        if mode != DEAD_LETTER or step == "finish":
+        # A damaged local store is no fault of the message: dead-lettering would drop every message of it.
+        if mode != DEAD_LETTER or step == "finish" or isinstance(cause, StorageError):
             self._fail_at(message, exc)
             return
-        cause = exc.error if isinstance(exc, Failure) else exc
         run = self.runs.get(message.partition())
         if run is not None:
             # A deferral the failed callback made would otherwise hold the partition's commits forever.

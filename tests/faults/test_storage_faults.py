@@ -96,8 +96,8 @@ class Counting:
         finally:
             topics.close()
 
-    def processor(self) -> Processor:
-        return Processor(self.brokers, self.graph, state_dir=self.state_dir, commit_interval=0.2)
+    def processor(self, **options: Any) -> Processor:
+        return Processor(self.brokers, self.graph, state_dir=self.state_dir, commit_interval=0.2, **options)
 
     def store_path(self, partition: int) -> Path:
         return RocksDBStorageBuilder(self.state_dir).path(self.table, partition)
@@ -304,8 +304,11 @@ def test_stale_lock_files_of_a_killed_process_do_not_block_or_rebuild_the_store(
 
 
 @pytest.mark.kafka
+# A damaged store is no fault of the message: it stops the processor even where bad messages are dead-lettered.
+@pytest.mark.parametrize("on_callback_error", ["fail", "dead_letter"])
 def test_damage_found_at_read_time_stops_the_processor_and_the_next_start_rebuilds(
-        brokers: str, names: Names, state_dir: Path, start: Start, caplog: pytest.LogCaptureFixture) -> None:
+        brokers: str, names: Names, state_dir: Path, start: Start, caplog: pytest.LogCaptureFixture,
+        on_callback_error: str) -> None:
     counting = Counting(brokers, names, state_dir)
     first_run(counting, start)
     damaged = counting.store_path(DAMAGED)
@@ -315,7 +318,7 @@ def test_damage_found_at_read_time_stops_the_processor_and_the_next_start_rebuil
     elsewhere = [k for k in KEYS if k not in on_damaged]
 
     # The store opens (the damage is inside a data block), so the processor starts and recovers...
-    processor = counting.processor()
+    processor = counting.processor(on_callback_error=on_callback_error)
     running = start(processor)
     wait_until(processor.recovered, timeout=60, message="restart recovered")
     assert all(processor.get(k) == counting.truth[k] for k in elsewhere)
