@@ -93,13 +93,15 @@ def table_values(brokers: str, table: str, state_dir: Path) -> dict[str, int]:
 
 
 @pytest.mark.timeout(420)
-@pytest.mark.parametrize(("guarantee", "kills"), [
-    ("at_least_once", 0),
-    ("at_least_once", 3),
-    ("exactly_once", 3),
+@pytest.mark.parametrize(("guarantee", "kills", "membership"), [
+    ("at_least_once", 0, "static"),
+    ("at_least_once", 3, "static"),
+    ("exactly_once", 3, "static"),
+    # A killed member's partitions move to the survivor (after the session timeout) and back.
+    ("exactly_once", 3, "dynamic"),
 ])
 def test_sigkill_during_processing(brokers: str, names: Callable[[str], str], tmp_path: Path,
-                                   guarantee: str, kills: int) -> None:
+                                   guarantee: str, kills: int, membership: str) -> None:
     topic, group = names("crash-clicks"), names(f"crash-{guarantee.replace('_', '-')}")
     seed = int(os.environ.get("PYGOKA_FAULT_SEED", random.randrange(1 << 30)))
     print(f"seed {seed} (rerun with PYGOKA_FAULT_SEED={seed})")
@@ -107,9 +109,14 @@ def test_sigkill_during_processing(brokers: str, names: Callable[[str], str], tm
     feed = Feed(brokers, topic)
 
     def instance(name: str) -> Proc:
-        # A pod's identity: static membership and, for exactly-once, a transactional id per instance.
-        options: dict[str, Any] = {"guarantee": guarantee, "group_instance_id": name, "partitions": PARTITIONS,
+        # A pod's identity: static membership (whose id the transactional id derives from), or a transactional
+        # id of its own, so that a restarted instance aborts what its killed predecessor left open.
+        options: dict[str, Any] = {"guarantee": guarantee, "partitions": PARTITIONS,
                                    "consumer_config": dict(FAST_REBALANCE), "commit_interval": 0.5}
+        if membership == "static":
+            options["group_instance_id"] = name
+        else:
+            options["transactional_id"] = f"{group}-{name}"
         return Proc(name, tmp_path / "procs", brokers=brokers, group=group, inputs=[topic],
                     state_dir=tmp_path / f"state-{name}", options=options)
 

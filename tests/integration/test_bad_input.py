@@ -103,8 +103,9 @@ def test_decode_error_goes_to_the_dead_letter_topic_and_processing_continues(
     assert running.error is None
 
 
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_callback_error_goes_to_the_dead_letter_topic_without_its_effects(
-    backend: Backend, names: Names, state_dir: Path, start: Start,
+    backend: Backend, names: Names, state_dir: Path, start: Start, guarantee: str,
 ) -> None:
     topic, output, group, dlt = names("in"), names("out"), names("g"), names("dlt")
     seen = Seen()
@@ -118,7 +119,8 @@ def test_callback_error_goes_to_the_dead_letter_topic_without_its_effects(
     produce_raw(backend, output, [])  # creates the output topic
     landed = produce_raw(backend, topic, [(b"a", b"good", None), (b"b", b"bad", None), (b"c", b"fine", None)])
     graph = define_group(group, Input(topic, codec.String(), handle), Output(output, codec.String()))
-    running = start(processor(backend, graph, state_dir, on_callback_error="dead_letter", dead_letter_topic=dlt))
+    running = start(processor(backend, graph, state_dir, on_callback_error="dead_letter", dead_letter_topic=dlt,
+                              guarantee=guarantee))
     assert seen.wait_for(2) == ["good", "fine"]
     [dead] = read_all(backend, dlt, 1)
     assert (dead.key(), dead.value()) == (b"b", b"bad")

@@ -141,8 +141,10 @@ def create_small_topic(backend: Backend, topic: str) -> None:
 # Kafka only: the tester has no failed deliveries.
 @pytest.mark.parametrize("backend", ["kafka"], indirect=True)
 @pytest.mark.parametrize("rejected_by", ["broker", "client"])
+# A refused record is no outage: exactly-once does not retry its transaction but stops as well.
+@pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_b7_failed_produce_stops_the_processor_without_committing(
-    backend: Backend, names: Names, tmp_path: Path, start: Start, rejected_by: str,
+    backend: Backend, names: Names, tmp_path: Path, start: Start, rejected_by: str, guarantee: str,
 ) -> None:
     topic, output, group = names("in"), names("out"), names("g")
     create_small_topic(backend, output)
@@ -154,7 +156,7 @@ def test_b7_failed_produce_stops_the_processor_without_committing(
     graph = define_group(group, Input(topic, codec.String(), forward), Output(output, codec.String()))
     # The broker refuses the big record at acknowledgement; a client limit refuses it at produce().
     producer = {"message.max.bytes": 2000} if rejected_by == "client" else {}
-    running = start(processor(backend, graph, tmp_path / "first", producer_config=producer))
+    running = start(processor(backend, graph, tmp_path / "first", producer_config=producer, guarantee=guarantee))
     _, failing, _ = emit_all(backend, topic, [("k", "small"), ("k", "big"), ("k", "after")])
 
     error = failure(running)
@@ -174,7 +176,7 @@ def test_b7_failed_produce_stops_the_processor_without_committing(
         seen.add(msg)
 
     fixed = define_group(group, Input(topic, codec.String(), record))
-    start(processor(backend, fixed, tmp_path / "second"))
+    start(processor(backend, fixed, tmp_path / "second", guarantee=guarantee))
     wait_until(lambda: seen.items()[-2:] == ["big", "after"], message="redelivery of the failed message")
     wait_committed(backend, group, topic, failing.partition, failing.offset + 2)
 
