@@ -20,7 +20,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build import BUILDERS
 
 SYSTEMS_DIR = Path(__file__).resolve().parent
-SYSTEMS = ("pygoka", "goka", "quix", "kstreams")
+#: SYSTEMS are the systems compare.py can run; pygoka-eos is pygoka with guarantee="exactly_once".
+SYSTEMS = ("pygoka", "pygoka-eos", "goka", "quix", "kstreams")
 
 
 class Launcher:
@@ -31,7 +32,7 @@ class Launcher:
 
     def command(self, system: str, mode: str, brokers: str, *args: str) -> list[str]:
         """command is the command line of system in mode (count, join, view, recover) with its arguments."""
-        if system == "pygoka":
+        if system in ("pygoka", "pygoka-eos"):
             return [sys.executable, str(SYSTEMS_DIR / "pygoka" / "app.py"), mode, brokers, *args]
         if system == "quix":
             return [str(self.programs["quix"]), str(SYSTEMS_DIR / "quix" / "app.py"), mode, brokers, *args]
@@ -58,10 +59,12 @@ def goka_flags(mode: str, brokers: str, args: tuple[str, ...]) -> list[str]:
 
 
 def environment(system: str) -> dict[str, str]:
-    """environment is the process environment of a system: quiet Python warnings of Quix's dependencies."""
+    """environment is the process environment of a system: quiet Python warnings of Quix's dependencies,
+    the guarantee of pygoka's program."""
     env = dict(os.environ)
     if system == "quix":
         env["PYTHONWARNINGS"] = "ignore"
+    env["PYGOKA_GUARANTEE"] = "exactly_once" if system == "pygoka-eos" else "at_least_once"
     return env
 
 
@@ -72,7 +75,7 @@ def table_topics_to_create(system: str, group: str) -> list[str]:
 
 def state_topic(system: str, group: str, input_topic: str) -> str:
     """state_topic is where system keeps the durable copy of its count per key."""
-    if system in ("pygoka", "goka"):
+    if system in ("pygoka", "pygoka-eos", "goka"):
         return f"{group}-table"
     if system == "kstreams":
         return f"{group}-counts-changelog"
@@ -95,5 +98,5 @@ def _quix(key: bytes, value: bytes) -> tuple[str, int]:
 
 #: DECODERS turn a state topic record into (key, count); None values (tombstones) never occur here.
 DECODERS: dict[str, Callable[[bytes, bytes], tuple[str, int]]] = {
-    "pygoka": _ascii, "goka": _ascii, "kstreams": _long, "quix": _quix,
+    "pygoka": _ascii, "pygoka-eos": _ascii, "goka": _ascii, "kstreams": _long, "quix": _quix,
 }

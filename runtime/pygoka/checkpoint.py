@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from confluent_kafka import OFFSET_BEGINNING, KafkaError, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from pygoka.errors import ProcessingError
 from pygoka.kafka.config import Config, producer_config, transactional_producer_config
@@ -347,18 +347,17 @@ class ExactlyOnce(Checkpointer):
         self._trouble(started, reason)
 
     def _rewind(self) -> None:
-        """Seek every active partition back to its last committed offset, to process it again."""
+        """Seek every active partition back to its last committed offset, to process it again.
+
+        Before the first commit of an assignment, that is where consumption started: the offset of the
+        first message processed (the group's committed offset then, or where auto.offset.reset put it).
+        """
         consumer = self.host.consumer
         for run in self.host.runs.values():
             if run.recovering:
                 continue
-            unknown = [TopicPartition(topic, run.partition) for topic in run.next_offsets if topic not in run.committed]
-            committed = {tp.topic: tp.offset for tp in consumer.committed(unknown, timeout=self._call_timeout)} \
-                if unknown else {}
             for topic in list(run.next_offsets):
-                offset = run.committed.get(topic, committed.get(topic, -1))
-                if offset < 0:
-                    offset = run.first_offsets.get(topic, OFFSET_BEGINNING)
+                offset = run.committed.get(topic, run.first_offsets[topic])
                 consumer.seek(TopicPartition(topic, run.partition, offset))
             run.rewind()
 

@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from common import expected_counts  # noqa: E402 - bench/ is not a package
 
-SYSTEMS = ("pygoka", "goka", "quix", "kstreams")
+SYSTEMS = ("pygoka", "pygoka-eos", "goka", "quix", "kstreams")
 #: Workload 1 (count, one process) and 3 (join, output topic) cover the state and the output paths of
 #: every system; 2, 4 and 5 add minutes of group rebalances and JVM starts without new code paths in
 #: the harness's verification, so the smoke test leaves them to full runs.

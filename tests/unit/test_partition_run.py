@@ -175,3 +175,20 @@ def test_forget_releases_a_deferral_that_will_never_be_done() -> None:
     assert run.commit_offsets() == {"in": 5}
     run.forget("in", 5)
     assert run.commit_offsets() == {"in": 7}
+
+
+def test_rewind_forgets_what_was_processed_after_the_last_commit() -> None:
+    """After an aborted transaction: nothing to commit until messages are processed again."""
+    run = stateless_run()
+    for offset in (7, 8):
+        run.processed_offset("a", offset)
+    run.committed_offsets(run.commit_offsets())
+    run.processed_offset("a", 9)
+    run.processed_offset("b", 3)  # never committed in this assignment
+    assert run.first_offsets == {"a": 7, "b": 3}
+    run.rewind()
+    assert run.next_offsets == {"a": 9}
+    assert run.commit_offsets() == {}
+    run.processed_offset("b", 3)
+    assert run.commit_offsets() == {"b": 4}
+    assert run.first_offsets == {"a": 7, "b": 3}

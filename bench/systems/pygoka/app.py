@@ -8,10 +8,12 @@
                    preloaded group table, print "RECOVERED <keys> <sum>"
 
 count and join run until SIGTERM (Processor.run stops on it). Every mode prints "RUNNING" once recovered.
+$PYGOKA_GUARANTEE (at_least_once or exactly_once) is the processors' guarantee.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -67,7 +69,8 @@ def main() -> None:
                              Persist(codec.Int64()))
     else:
         raise SystemExit(f"unknown mode {mode}")
-    processor = Processor(brokers, graph, state_dir=state_dir, recover_ahead=mode == "recover")
+    processor = Processor(brokers, graph, state_dir=state_dir, recover_ahead=mode == "recover",
+                          guarantee=os.environ.get("PYGOKA_GUARANTEE", "at_least_once"))
     if mode == "recover":
         runner = threading.Thread(target=processor.run, daemon=True)
         runner.start()
