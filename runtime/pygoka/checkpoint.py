@@ -7,6 +7,7 @@ transaction committed store the tables, so the local RocksDB never gets ahead of
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
 import time
@@ -49,6 +50,8 @@ class CheckpointHost(Protocol):
     consumer: Any
     runs: dict[int, PartitionRun]
     consumed: list[str]
+    #: fatal_error is the fatal client error an error callback reported, if any.
+    fatal_error: KafkaError | None
 
     def take_delivery_failure(self) -> tuple[KafkaError, str, int] | None:
         """take_delivery_failure returns and clears the first failed delivery (error, topic, partition)."""
@@ -113,16 +116,26 @@ class Checkpointer:
         try:
             return call(timeout)
         except KafkaException as exc:
-            raise self._fatal(exc) from exc
+            raise self._fatal(exc.args[0].str()) from exc
         except SystemError as exc:
-            # confluent-kafka raises a fatal error inside poll/flush and then still calls a delivery
-            # callback, which Python reports as a SystemError caused by that KafkaException.
-            if isinstance(exc.__cause__, KafkaException):
-                raise self._fatal(exc.__cause__) from exc.__cause__
-            raise
+            # After a fatal client error, confluent-kafka's poll/flush may still run a callback with the error
+            # set, or return without one: Python reports a SystemError. The error itself is the client's.
+            cause = exc.__cause__
+            if isinstance(cause, KafkaException):
+                raise self._fatal(cause.args[0].str()) from cause
+            raise self._fatal(self._client_failure(exc)) from exc
 
-    def _fatal(self, exc: KafkaException) -> ProcessingError:
-        return ProcessingError(f"producer failed: {exc.args[0].str()}", group=self.host.group)
+    def _client_failure(self, exc: SystemError) -> str:
+        """_client_failure names the fatal error behind a SystemError of the producer, as far as it is known."""
+        if self.host.fatal_error is None:
+            # The error callback reporting it may still be queued: serve it.
+            with contextlib.suppress(KafkaException, SystemError):
+                self.host.producer.poll(0)
+        fatal = self.host.fatal_error
+        return fatal.str() if fatal is not None else f"client failed: {exc}"
+
+    def _fatal(self, text: str) -> ProcessingError:
+        return ProcessingError(f"producer failed: {text}", group=self.host.group)
 
     def _flush(self) -> tuple[KafkaError, str, int] | None:
         """_flush waits until every record is acknowledged or one failed, returning the first failure."""
@@ -244,9 +257,20 @@ class ExactlyOnce(Checkpointer):
         return transactional_producer_config(brokers, self.transactional_id, self.options.max_outage,
                                              self.options.producer_config)
 
-    def _fatal(self, exc: KafkaException) -> ProcessingError:
-        return ProcessingError(f"transactional producer '{self.transactional_id}' failed: {exc.args[0].str()}",
+    def _fatal(self, text: str) -> ProcessingError:
+        return ProcessingError(f"transactional producer '{self.transactional_id}' failed: {text}",
                                group=self.host.group)
+
+    def _client_failure(self, exc: SystemError) -> str:
+        # A transactional call reports the producer's fatal error (a fencing, typically) as its own.
+        try:
+            self.host.producer.abort_transaction(0.1)
+        except KafkaException as error:
+            if error.args[0].fatal():
+                return str(error.args[0].str())
+        except SystemError:
+            pass
+        return super()._client_failure(exc)
 
     def start(self) -> None:
         started = time.monotonic()
@@ -369,11 +393,11 @@ class ExactlyOnce(Checkpointer):
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
                 if error.fatal():
-                    raise self._fatal(exc) from exc
+                    raise self._fatal(error.str()) from exc
                 if abortable and error.txn_requires_abort():
                     raise _Abort(error.str()) from exc
                 if not error.retriable() and error.code() not in _TRANSIENT_ERRORS:
-                    raise self._fatal(exc) from exc
+                    raise self._fatal(error.str()) from exc
                 self._trouble(started, error)
 
 

@@ -11,6 +11,7 @@ import logging
 import queue
 import threading
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -71,6 +72,7 @@ class GroupRunner(ContextHost):
         self._events: queue.Queue[tuple[PartitionRun, PartitionTable]] = queue.Queue()
         self._async_failure: BaseException | None = None
         self._delivery_failure: tuple[KafkaError, str, int] | None = None
+        self.fatal_error: KafkaError | None = None
         self._failed = False
         self._uncommitted = 0
         # Set by done() of a deferred commit (from any thread) or a failed commit: the next checkpoint
@@ -391,8 +393,14 @@ class GroupRunner(ContextHost):
     def _close_producer(self, producer: Any) -> None:
         """Drop a producer's undelivered records and close it: no retry of it may fence its successor."""
         try:
-            producer.purge()
-            producer.close()
+            # close() warns when it cannot abort a transaction of a failed (e.g. fenced) producer, whose failure
+            # was reported already: log it with the rest.
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                producer.purge()
+                producer.close()
+            for warning in caught:
+                log.info("group %s: closing a producer: %s", self.group, warning.message)
         except (KafkaException, RuntimeError) as exc:
             log.warning("group %s: closing a producer failed: %s", self.group, exc)
 
@@ -403,6 +411,7 @@ class GroupRunner(ContextHost):
 
     def _on_client_error(self, error: KafkaError) -> None:
         if error.fatal():
+            self.fatal_error = self.fatal_error or error
             self._fail_async(ProcessingError(f"fatal Kafka client error: {error.str()}", group=self.group))
         else:
             log.info("group %s: %s", self.group, error.str())
