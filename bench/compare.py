@@ -324,14 +324,14 @@ def main() -> None:
     parser.add_argument("--partitions", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=1, help="repetitions; the table shows medians and spreads")
     parser.add_argument("--latency-rate", type=float, default=1000.0, help="offered clicks/s of workload 5")
-    parser.add_argument("--latency-seconds", type=float, help="seconds of offered load (default 20; 5 with --quick)")
+    parser.add_argument("--latency-seconds", type=float, help="seconds of offered load (default 20; 3 with --quick)")
     parser.add_argument("--no-floors", action="store_true", help="skip the bare consume and rocksdict floors")
     parser.add_argument("--keep-topics", action="store_true")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one system may take for a workload")
     parser.add_argument("--json", type=Path, help="also write the JSON result here")
     args = parser.parse_args()
     if args.latency_seconds is None:
-        args.latency_seconds = 5.0 if args.quick else 20.0
+        args.latency_seconds = 3.0 if args.quick else 20.0
     systems = [s for s in args.systems.split(",") if s]
     unknown = set(systems) - set(SYSTEMS)
     if unknown:

@@ -65,8 +65,8 @@ class ProcessorOptions:
     consumer_config: dict[str, Any] = field(default_factory=dict)
     #: group_instance_id enables static membership (e.g. a StatefulSet pod name).
     group_instance_id: str | None = None
-    #: commit_interval is the time in seconds between checkpoints (flush, store, commit).
-    commit_interval: float = 1.0
+    #: commit_interval is the time in seconds between checkpoints (default: see checkpoint_interval).
+    commit_interval: float | None = None
     #: max_uncommitted bounds the updates held in memory between checkpoints.
     max_uncommitted: int = 50_000
     #: partitions is the count topics are created with (default: that of the existing topics).
@@ -104,6 +104,14 @@ class ProcessorOptions:
             raise ValueError(f"guarantee must be one of {', '.join(GUARANTEES)}, not {self.guarantee!r}")
         if not self.max_outage > 0:
             raise ValueError(f"max_outage must be a positive number of seconds, not {self.max_outage!r}")
+
+    @property
+    def checkpoint_interval(self) -> float:
+        """checkpoint_interval is commit_interval, by default 1 s, or 0.1 s with exactly-once (as Kafka Streams):
+        a transaction's outputs are invisible until it commits."""
+        if self.commit_interval is not None:
+            return self.commit_interval
+        return 0.1 if self.exactly_once else 1.0
 
     @property
     def exactly_once(self) -> bool:

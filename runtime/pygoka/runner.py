@@ -98,6 +98,7 @@ class GroupRunner(ContextHost):
     def execute(self) -> None:
         """execute runs until the stop event is set, raising ProcessingError on failure."""
         exactly_once = self.options.exactly_once
+        checkpoint_interval = self.options.checkpoint_interval
         try:
             self._start()
             while not self.stop_event.is_set():
@@ -113,7 +114,7 @@ class GroupRunner(ContextHost):
                     self._refresh_end_offsets()
                 if (self._uncommitted or self._commit_pending) and (
                     self._uncommitted >= self.options.max_uncommitted
-                    or time.monotonic() - self._last_checkpoint >= self.options.commit_interval
+                    or time.monotonic() - self._last_checkpoint >= checkpoint_interval
                     # Exactly-once effects are invisible until committed: commit as soon as the input runs dry.
                     or (exactly_once and not messages)
                 ):

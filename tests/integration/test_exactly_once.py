@@ -26,6 +26,7 @@ from pygoka import (
     Persist,
     ProcessingError,
     Processor,
+    ProcessorOptions,
     codec,
     define_group,
     group_table,
@@ -230,6 +231,10 @@ def test_defer_commit_is_refused(backend: Backend, names: Names, state_dir: Path
 
 
 def test_options_are_checked() -> None:
+    # Exactly-once outputs are invisible until their transaction commits: checkpoints come ten times as often.
+    assert ProcessorOptions().checkpoint_interval == 1.0
+    assert ProcessorOptions(guarantee="exactly_once").checkpoint_interval == 0.1
+    assert ProcessorOptions(guarantee="exactly_once", commit_interval=2.0).checkpoint_interval == 2.0
     graph = define_group("g", Input("t", codec.String(), lambda ctx, msg: None))
     with pytest.raises(ValueError, match="guarantee must be one of at_least_once, exactly_once, not 'twice'"):
         Processor("127.0.0.1:1", graph, guarantee="twice")
