@@ -165,8 +165,11 @@ def phase_consume(p: dict[str, Any]) -> dict[str, Any]:
 
     brokers, topic, n = p["brokers"], p["topic"], p["messages"]
     partitions = sorted(end_offsets(brokers, topic))
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": unique_name("bench-floor"),
-                         "enable.auto.commit": False, "enable.partition.eof": False, **p["consumer_config"]})
+    from pygoka.kafka.config import group_consumer_config
+
+    # pygoka's own consumer settings (fetch.queue.backoff.ms above all): a floor with librdkafka's defaults
+    # would be lower than what the client allows, and than pygoka itself.
+    consumer = Consumer(group_consumer_config(brokers, unique_name("bench-floor"), p["consumer_config"]))
     meter = Meter()
     consumer.assign([TopicPartition(topic, number, OFFSET_BEGINNING) for number in partitions])
     count, first = 0, 0.0

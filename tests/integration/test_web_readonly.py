@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import threading
@@ -21,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from conftest import wait_until
+from kafka_broker import free_port
 from pygoka import Emitter, codec
 
 pytestmark = pytest.mark.kafka
@@ -37,14 +37,6 @@ def request(url: str, method: str = "GET", body: bytes | None = None) -> tuple[i
             return response.status, response.read(), response.headers.get("Allow", "")
     except urllib.error.HTTPError as error:
         return error.code, error.read(), error.headers.get("Allow", "")
-
-
-def free_port() -> int:
-    """free_port is a TCP port nobody listens on right now."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture
