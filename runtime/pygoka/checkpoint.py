@@ -281,21 +281,20 @@ class ExactlyOnce(Checkpointer):
         self._begin()
 
     def checkpoint(self) -> bool:
-        started = time.monotonic()
-        try:
-            self._commit_transaction(started)
-        except _Abort as reason:
-            self._abort(str(reason), started, rewind=True)
-            return False
-        return True
+        return self._commit_or_abort(rewind=True)
 
     def revoke(self) -> None:
+        # The partitions are leaving: their next owner processes what an abort drops, no rewind here.
+        self._commit_or_abort(rewind=False)
+
+    def _commit_or_abort(self, *, rewind: bool) -> bool:
         started = time.monotonic()
         try:
             self._commit_transaction(started)
         except _Abort as reason:
-            # The partitions are leaving: their next owner processes the aborted messages again.
-            self._abort(str(reason), started, rewind=False)
+            self._abort(str(reason), started, rewind=rewind)
+            return False
+        return True
 
     def connection_lost(self) -> None:
         self._reconnect = True

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from conftest import Running, wait_until
+from procs import FAST_REBALANCE
 from pygoka import (
     Context,
     Delivery,
@@ -39,7 +40,6 @@ pytest_plugins = ["kafka_broker"]
 Kafka = Callable[..., None]
 Start = Callable[[Any], Running]
 
-FAST_REBALANCE = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
 OUTAGE_SECONDS = 20.0
 KEYS = [f"user-{n}" for n in range(20)]
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
 from conftest import Running, wait_until
+from procs import FAST_REBALANCE
 from pygoka import (
     CallbackError,
     Context,
@@ -43,7 +44,7 @@ Start = Callable[[Any], Running]
 Names = Callable[[str], str]
 PARTITIONS = 2
 EXACTLY_ONCE: dict[str, Any] = {"guarantee": "exactly_once", "commit_interval": 0.2, "default_partitions": PARTITIONS,
-                                "consumer_config": {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}}
+                                "consumer_config": dict(FAST_REBALANCE)}
 
 
 def count(ctx: Context, _msg: Any) -> None:

@@ -9,7 +9,8 @@ import os
 import signal
 import sys
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from pygoka.cli.exit_codes import OK, USAGE, code_for
 from pygoka.cli.loading import Target, UsageError, ViewSpec, add_python_path, codec_by_name, load_target
@@ -28,24 +29,26 @@ def env_flag(name: str) -> bool:
 
 def env_int(name: str, default: int | None) -> int | None:
     """env_int reads an integer environment variable, raising UsageError when it is not one."""
-    raw = os.environ.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise UsageError(f"${name} must be an integer, not '{raw}'") from None
+    value = _env_number(name, int, "an integer")
+    return default if value is None else value
 
 
 def env_float(name: str) -> float | None:
     """env_float reads a number from an environment variable, raising UsageError when it is not one."""
+    return _env_number(name, float, "a number")
+
+
+_N = TypeVar("_N", int, float)
+
+
+def _env_number(name: str, parse: Callable[[str], _N], kind: str) -> _N | None:
     raw = os.environ.get(name, "").strip()
     if not raw:
         return None
     try:
-        return float(raw)
+        return parse(raw)
     except ValueError:
-        raise UsageError(f"${name} must be a number, not '{raw}'") from None
+        raise UsageError(f"${name} must be {kind}, not '{raw}'") from None
 
 
 def guarantee_of(args: argparse.Namespace) -> str:
