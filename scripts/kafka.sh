@@ -17,6 +17,7 @@
 #   PYGOKA_KAFKA_PORT             PLAINTEXT listener port (default 9092)
 #   PYGOKA_KAFKA_CONTROLLER_PORT  KRaft controller port (default 9093)
 #   PYGOKA_KAFKA_KEEP_DATA=1      start on the existing data dir (default: a fresh one each start)
+#   PYGOKA_KAFKA_CLUSTER_ID       cluster id of a fresh data dir (default: a random one)
 #   PYGOKA_KAFKA_HEAP             JVM heap, -Xms = -Xmx (default 512m; less breaks the log cleaner)
 #   PYGOKA_KAFKA_JAVA_OPTS        extra JVM options
 #   PYGOKA_KAFKA_EXTRA_PROPERTIES path of a file appended to server.properties (later keys win)
@@ -209,8 +210,14 @@ rss_of() {
 }
 
 new_cluster_id() {
-    # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding (22 chars).
-    head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+    # A Kafka Uuid: 16 random bytes, URL-safe base64 without padding (22 chars). Like Kafka's own
+    # Uuid.randomUuid(), draw again when it starts with '-': the tools would read it as an option.
+    local id
+    while :; do
+        id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+        [[ "$id" != -* ]] && break
+    done
+    printf '%s\n' "$id"
 }
 
 render_config() {
@@ -249,13 +256,13 @@ format_storage() {
             log "PYGOKA_KAFKA_KEEP_DATA=1 but no formatted data dir yet: creating one"
         fi
         rm -rf "$DATA_DIR"
-        cluster_id=$(new_cluster_id)
+        cluster_id=${PYGOKA_KAFKA_CLUSTER_ID:-$(new_cluster_id)}
     fi
     printf '%s\n' "$cluster_id" >"$CLUSTER_ID_FILE"
     if ! "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$TEMPLATE_DIR/log4j2.xml" \
         -Dpygoka.kafka.log.file="$RUN_DIR/format.log" \
         -cp "$LIBS_DIR/*" kafka.tools.StorageTool format \
-        -t "$cluster_id" -c "$PROPS_FILE" --ignore-formatted >"$RUN_DIR/format.out" 2>&1; then
+        --cluster-id="$cluster_id" -c "$PROPS_FILE" --ignore-formatted >"$RUN_DIR/format.out" 2>&1; then
         cat "$RUN_DIR/format.out" >&2
         die "formatting $DATA_DIR failed"
     fi
