@@ -21,6 +21,7 @@ from pygoka.errors import ProcessingError
 from pygoka.kafka.config import Config, producer_config, transactional_producer_config
 from pygoka.options import ProcessorOptions
 from pygoka.partition import PartitionRun
+from pygoka.table import PartitionTable
 
 log = logging.getLogger("pygoka.processor")
 
@@ -40,6 +41,8 @@ _TRANSIENT_ERRORS = {
 }
 # How long one transactional call may block before it is retried (and max_outage checked), at most.
 _CALL_TIMEOUT = 10.0
+# How long asking for a table topic partition's end offset may take (after a flush Kafka answered).
+_WATERMARK_TIMEOUT = 2.0
 
 
 class CheckpointHost(Protocol):
@@ -50,6 +53,8 @@ class CheckpointHost(Protocol):
     consumer: Any
     runs: dict[int, PartitionRun]
     consumed: list[str]
+    #: watermarks is a consumer used only to ask for end offsets (None without a group table).
+    watermarks: Any
     #: fatal_error is the fatal client error an error callback reported, if any.
     fatal_error: KafkaError | None
 
@@ -78,6 +83,7 @@ class Checkpointer:
         """producer_config is the configuration of the runner's producer."""
         config = producer_config(brokers, self.options.producer_config)
         config.setdefault("message.timeout.ms", int(self.options.max_outage * 1000))
+        config.setdefault("delivery.report.only.error", True)
         return config
 
     def start(self) -> None:
@@ -94,6 +100,10 @@ class Checkpointer:
         """revoke commits before partitions are given up; what cannot be committed is dropped."""
         if not self.checkpoint():
             self.discard_tables()
+            return
+        committed = {f"{topic}/{run.partition}": offset for run in self.host.runs.values()
+                     for topic, offset in sorted(run.committed.items())}
+        log.info("group %s: committed before giving partitions up: %s", self.host.group, committed or "nothing")
 
     def lost(self) -> None:
         """lost drops what was not committed: the partitions already belong to another instance."""
@@ -156,9 +166,36 @@ class Checkpointer:
         return offsets, pending
 
     def _store_tables(self) -> None:
+        """_store_tables writes the tables' updates, which Kafka has acknowledged, with their table offsets."""
+        reachable = True
         for run in self.host.runs.values():
-            if run.table is not None:
-                run.table.flush()
+            table = run.table
+            if table is None:
+                continue
+            if reachable and table.dirty_count():
+                reachable = self._mark_table_end(table)
+            table.flush()
+
+    def _mark_table_end(self, table: PartitionTable) -> bool:
+        """_mark_table_end gives table the offset of its table topic partition's last record.
+
+        The producer reports only failed deliveries (a report per record costs a sixth of a processor's
+        time), so the offset is asked of the broker once the producer is flushed (exactly-once: once the
+        transaction committed): every record of the partition up to there is an update of this owner, or
+        a transaction marker. A lower offset would be safe too: recovery replays the table topic from
+        it, ending in the same values. When the broker does not answer, the table keeps its previous
+        offset.
+        """
+        partition = TopicPartition(table.topic, table.partition)
+        try:
+            _, high = self.host.watermarks.get_watermark_offsets(partition, timeout=_WATERMARK_TIMEOUT, cached=False)
+        except KafkaException as exc:
+            log.info("group %s: end offset of %s/%d unknown (%s); its table keeps its previous offset",
+                     self.host.group, table.topic, table.partition, exc.args[0].str())
+            return False
+        if high > 0:
+            table.acknowledged(high - 1)
+        return True
 
     def _trouble(self, started: float, error: KafkaError | str) -> None:
         """_trouble notes a transient failure; it raises once Kafka has failed us for longer than max_outage."""
@@ -254,8 +291,10 @@ class ExactlyOnce(Checkpointer):
         self._call_timeout = max(1.0, min(_CALL_TIMEOUT, options.max_outage / 4))
 
     def producer_config(self, brokers: str) -> Config:
-        return transactional_producer_config(brokers, self.transactional_id, self.options.max_outage,
-                                             self.options.producer_config)
+        config = transactional_producer_config(brokers, self.transactional_id, self.options.max_outage,
+                                               self.options.producer_config)
+        config.setdefault("delivery.report.only.error", True)
+        return config
 
     def _fatal(self, text: str) -> ProcessingError:
         return ProcessingError(f"transactional producer '{self.transactional_id}' failed: {text}",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pygoka.errors import CodecError
 
@@ -26,8 +26,19 @@ def codec_name(codec: Codec) -> str:
     return type(codec).__name__
 
 
+def exact_type(codec: Codec) -> type | None:
+    """exact_type is the immutable type whose values codec decodes back to equal values of that type, if any.
+
+    A table of such a codec hands a value it was just given back without encoding and decoding it.
+    """
+    found: type | None = getattr(codec, "exact_type", None)
+    return found
+
+
 class Bytes:
     """Bytes passes raw bytes through unchanged (Goka's codec.Bytes)."""
+
+    exact_type: ClassVar[type] = bytes
 
     def encode(self, value: Any) -> bytes:
         if isinstance(value, (bytes, bytearray, memoryview)):
@@ -40,6 +51,8 @@ class Bytes:
 
 class String:
     """String encodes str as UTF-8 (Goka's codec.String)."""
+
+    exact_type: ClassVar[type] = str
 
     def encode(self, value: Any) -> bytes:
         if isinstance(value, str):
@@ -55,6 +68,8 @@ class String:
 
 class Int64:
     """Int64 encodes integers as ASCII decimal text, as Goka's codec.Int64 does."""
+
+    exact_type: ClassVar[type] = int
 
     _MIN = -(2**63)
     _MAX = 2**63 - 1

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from pygoka.codec import Codec, codec_name
 from pygoka.errors import CallbackError, CodecError
+from pygoka.table import NOT_DECODED
 
 if TYPE_CHECKING:
     from pygoka.partition import PartitionRun
@@ -28,8 +29,12 @@ class ContextHost(Protocol):
     table_topic: str
     loop_topic: str | None
     table_codec: Codec | None
+    #: table_exact_type is codec.exact_type of the table codec: values of it are kept decoded until stored.
+    table_exact_type: type | None
     output_codecs: dict[str, Codec]
     join_codecs: dict[str, Codec]
+    #: producer is the processor's current producer (confluent_kafka.Producer's interface).
+    producer: Any
 
     def lookup(self, table: str, key: str) -> Any:
         """lookup reads key from the lookup table."""
@@ -120,6 +125,9 @@ class Context:
             return None if new is _DELETE else new[1]
         table = self._run.table
         assert table is not None
+        value = table.decoded.get(self._key_bytes, _UNSET)
+        if value is not _UNSET:
+            return value
         raw = table.get(self._key_bytes)
         return None if raw is None else codec.decode(raw)
 
@@ -205,9 +213,21 @@ class Context:
         if new is not _UNSET:
             table = self._run.table
             assert table is not None
-            raw, headers = (None, None) if new is _DELETE else (new[0], new[2])
-            table.set(self._key_bytes, raw)
-            host.produce(host.table_topic, self._key_bytes, raw, self._run.partition, headers)
+            if new is _DELETE:
+                raw, headers = None, None
+                table.set(self._key_bytes, None)
+            else:
+                raw, value, headers = new
+                table.set(self._key_bytes, raw, value if type(value) is host.table_exact_type else NOT_DECODED)
+            # The producer is called directly (positional, no headers keyword unless there are headers): this
+            # runs for every table update. A full queue (BufferError) is left to host.produce, which waits.
+            try:
+                if headers is None:
+                    host.producer.produce(host.table_topic, raw, self._key_bytes, self._run.partition)
+                else:
+                    host.producer.produce(host.table_topic, raw, self._key_bytes, self._run.partition, headers=headers)
+            except BufferError:
+                host.produce(host.table_topic, self._key_bytes, raw, self._run.partition, headers)
         if self._effects:
             for topic, key, value, partition, headers in self._effects:
                 host.produce(topic, key, value, partition, headers)

@@ -9,6 +9,8 @@ from collections.abc import Iterable, Iterator
 from pygoka.storage.base import Storage, Update
 
 _MISSING = object()
+#: NOT_DECODED marks an update whose value a table does not keep decoded (see PartitionTable.decoded).
+NOT_DECODED: object = object()
 
 
 class PartitionState(enum.Enum):
@@ -35,6 +37,9 @@ class PartitionTable:
         self.state = PartitionState.RECOVERING
         self.high_watermark: int | None = None
         self._dirty: dict[bytes, bytes | None] = {}
+        #: decoded holds the values of keys updated since the last flush, as given to set(), when their type
+        #: decodes back exactly (codec.exact_type): reading them again needs no decoding. Runner thread only.
+        self.decoded: dict[bytes, object] = {}
         self._dirty_offset: int | None = None
         self._offset = storage.offset()
         self._lock = threading.Lock()
@@ -50,9 +55,16 @@ class PartitionTable:
         """has tells whether key has a value."""
         return self.get(key) is not None
 
-    def set(self, key: bytes, value: bytes | None) -> None:
-        """set records a processor's update of key (None deletes it) until the next flush."""
+    def set(self, key: bytes, value: bytes | None, decoded: object = NOT_DECODED) -> None:
+        """set records a processor's update of key (None deletes it) until the next flush.
+
+        decoded is the value value encodes, if it is of its codec's exact_type.
+        """
         self._dirty[key] = value
+        if decoded is NOT_DECODED:
+            self.decoded.pop(key, None)
+        else:
+            self.decoded[key] = decoded
 
     def acknowledged(self, offset: int) -> None:
         """acknowledged records that Kafka stored an update of this partition at offset."""
@@ -73,12 +85,14 @@ class PartitionTable:
                 self._offset = self._dirty_offset
             # Rebinding (not clearing) keeps concurrent readers of the old dict consistent.
             self._dirty = {}
+            self.decoded = {}
             self._dirty_offset = None
 
     def discard(self) -> None:
         """discard drops the updates not yet flushed (their input offsets were not committed)."""
         with self._lock:
             self._dirty = {}
+            self.decoded = {}
             self._dirty_offset = None
 
     def apply(self, updates: Iterable[Update], offset: int) -> None:
@@ -103,5 +117,6 @@ class PartitionTable:
         """close closes the storage; unflushed updates are dropped."""
         with self._lock:
             self._dirty = {}
+            self.decoded = {}
             self.state = PartitionState.CLOSED
             self.storage.close()

@@ -28,9 +28,11 @@ from pygoka import (
     Processor,
     codec,
     define_group,
+    group_table,
 )
 from pygoka.codec import Codec
 from pygoka.partitioner import partition_for
+from pygoka.storage import MemoryStorageBuilder
 
 if TYPE_CHECKING:
     from backends import Backend
@@ -311,6 +313,34 @@ def test_b14_clean_restarts_do_not_count_twice(backend: Backend, names: Names, s
     cycle(second, 3)  # the same Processor object runs again
     cycle(processor(backend, graph, state_dir), 4)
     assert len([key for key in calls.items() if key in keys]) == 10
+
+
+def test_b29_the_stored_table_offset_is_the_last_update_of_each_partition(
+    backend: Backend, names: Names, state_dir: Path, start: Start,
+) -> None:
+    """A processor's tables are stored with the offset of their last update, so recovery reads no record again.
+
+    Successful deliveries are not reported (delivery.report.only.error): the offset comes from the broker.
+    """
+    topic, group = names("in"), names("g")
+    graph = define_group(group, Input(topic, codec.String(), count), Persist(codec.Int64()))
+    storage = MemoryStorageBuilder()
+    p = processor(backend, graph, state_dir, storage_builder=storage)
+    running = start(p)
+    keys = [key_on(partition, f"k{partition}-") for partition in range(PARTITIONS)] + ["x", "y", "z"]
+    emit_all(backend, topic, [(keys[i % len(keys)], "m") for i in range(25)])
+    wait_until(lambda: sum(table_value(p, key) or 0 for key in keys) == 25, message="25 counted")
+    running.stop()
+    assert running.error is None
+
+    table = group_table(group)
+    consumer = backend.consumer({"group.id": names("probe")})
+    try:
+        ends = [consumer.get_watermark_offsets(TopicPartition(table, n), timeout=10)[1] for n in range(PARTITIONS)]
+    finally:
+        consumer.close()
+    assert all(end > 0 for end in ends), f"every partition has updates: {ends}"
+    assert [storage(table, n).offset() for n in range(PARTITIONS)] == [end - 1 for end in ends]
 
 
 def test_b15_only_the_failed_message_is_processed_again(backend: Backend, names: Names, state_dir: Path,

@@ -50,6 +50,7 @@ class MemoryProducer:
     def __init__(self, broker: Broker, config: Config) -> None:
         self._broker = broker
         self._default_callback: DeliveryCallback | None = config.get("on_delivery") or config.get("delivery.report.cb")
+        self._only_errors = str(config.get("delivery.report.only.error", False)).lower() in ("true", "1")
         self._pending: list[tuple[DeliveryCallback | None, KafkaError | None, Any]] = []
         self._transactional = bool(config.get("transactional.id"))
         self._initialized = False
@@ -109,7 +110,7 @@ class MemoryProducer:
             self.delivering += 1
         try:
             for report, error, message in reports:
-                if report is not None:
+                if report is not None and (error is not None or not self._only_errors):
                     report(error, message)
         finally:
             with self._broker.lock:
