@@ -86,9 +86,11 @@ def test_all_components_together(tester: Tester) -> None:
     tester.consume(NAMES.sent_stream, "alice", Message("alice", "bob", "hello bob"))
     assert tester.table_value(feed_table, "bob", MessageListCodec()) == [Message("alice", "bob", "hallo bob")]
 
-    # The second message makes spammy a spammer; it is still delivered, the third one is not.
+    # The second message makes spammy a spammer. The filter and the detector consume it at the same time
+    # (the tester runs processors concurrently, as Kafka does), so whether the block reaches the filter
+    # before that message does is a race; the first message is delivered and the third is not.
     for number in range(3):
         tester.consume(NAMES.sent_stream, "spammy", Message("spammy", "carol", f"spam {number}"))
-    feed = tester.table_value(feed_table, "carol", MessageListCodec())
-    assert [message.content for message in feed] == ["spam 0", "spam 1"]
+    feed = [message.content for message in tester.table_value(feed_table, "carol", MessageListCodec())]
+    assert feed in (["spam 0"], ["spam 0", "spam 1"])
     assert tester.table_value(NAMES.table(blocker.COMPONENT), "spammy") == BlockValue(blocked=True)

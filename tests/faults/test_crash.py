@@ -121,8 +121,10 @@ def test_sigkill_during_processing(brokers: str, names: Callable[[str], str], tm
                     state_dir=tmp_path / f"state-{name}", options=options)
 
     procs = [instance("a").start(), instance("b").start()]
+    # Both members hold partitions before the feed starts: the kills are the only faults.
     for proc in procs:
-        proc.wait(lambda status: status.get("running"), timeout=60, message="the instance to start")
+        proc.wait(lambda status: status.get("running") and status.get("active"), timeout=60,
+                  message="the instance to start and get partitions")
     feed.start()
     started = time.monotonic()
     schedule = sorted(rng.uniform(1.0, PRODUCE_SECONDS) for _ in range(kills))
@@ -148,7 +150,8 @@ def test_sigkill_during_processing(brokers: str, names: Callable[[str], str], tm
     assert set(values) == set(truth), "keys differ"
     if guarantee == "exactly_once" or kills == 0:
         wrong = {key: (values[key], count) for key, count in truth.items() if values[key] != count}
-        assert not wrong, f"{len(wrong)} counts differ from the truth (value, truth): {list(wrong.items())[:10]}"
+        assert not wrong, (f"{len(wrong)} counts differ from the truth (value, truth): {list(wrong.items())[:10]}\n"
+                           + "\n".join(proc.log_tail(60) for proc in procs))
     else:
         lost = {key: (values[key], count) for key, count in truth.items() if values[key] < count}
         assert not lost, f"{len(lost)} counts below the truth (value, truth): {list(lost.items())[:10]}"
