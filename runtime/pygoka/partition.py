@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from pygoka.table import PartitionState, PartitionTable
 
@@ -25,6 +26,8 @@ class PartitionRun:
         self.first_offsets: dict[str, int] = {}
         self.committed: dict[str, int] = {}
         self.processed = 0
+        #: held are messages fetched before the partition was paused for recovery, processed once it recovered.
+        self.held: list[Any] = []
         self.started = time.monotonic()
         self._deferred: dict[str, dict[int, int]] = {}
         self._lock = threading.Lock()

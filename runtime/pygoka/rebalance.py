@@ -47,6 +47,9 @@ class Rebalancing:
     _events: queue.Queue[tuple[PartitionRun, PartitionTable]]
     _failed: bool
 
+    def _process_batch(self, messages: list[Any]) -> None:
+        raise NotImplementedError  # GroupRunner's
+
     def _group_table(self, number: int) -> PartitionTable:
         table = self.tables.get(number)
         if table is None:
@@ -99,6 +102,9 @@ class Rebalancing:
                 table.state = PartitionState.RUNNING
             if run.caught_up(table.topic):
                 log.info("group %s: partition %d recovered", self.group, run.partition)
+                if run.held:
+                    held, run.held = run.held, []
+                    self._process_batch(held)
                 self.consumer.resume([TopicPartition(topic, run.partition) for topic in self.consumed])
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:

@@ -214,7 +214,6 @@ class GroupRunner(Rebalancing, ContextHost):
         runs = self.runs
         callbacks = self.callbacks
         nil = self.nil
-        skip: set[tuple[str, int]] = set()
         count = 0
         for message in messages:
             if message.error() is not None:
@@ -226,12 +225,10 @@ class GroupRunner(Rebalancing, ContextHost):
             if run is None:
                 continue  # fetched before its partition was revoked: its next owner processes it
             if run.recovering:
-                # Fetched before the partition was paused for recovery: read it again later.
-                if (topic, number) not in skip:
-                    skip.add((topic, number))
-                    self.consumer.seek(TopicPartition(topic, number, message.offset()))
-                continue
-            if skip and (topic, number) in skip:
+                # Fetched before the partition was paused for recovery: processed once it recovered. Resuming
+                # fetches after the last message returned, so nothing is read twice; seeking back instead
+                # would race librdkafka's own positioning of a partition it has just assigned.
+                run.held.append(message)
                 continue
             offset = message.offset()
             # Which step failed decides what on_decode_error/on_callback_error apply to (see _reject).

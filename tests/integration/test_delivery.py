@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import collections
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +32,7 @@ from pygoka import (
     group_table,
 )
 from pygoka.codec import Codec
+from pygoka.kafka.transport import Transport
 from pygoka.partitioner import partition_for
 from pygoka.storage import MemoryStorageBuilder
 
@@ -341,6 +343,86 @@ def test_b29_the_stored_table_offset_is_the_last_update_of_each_partition(
         consumer.close()
     assert all(end > 0 for end in ends), f"every partition has updates: {ends}"
     assert [storage(table, n).offset() for n in range(PARTITIONS)] == [end - 1 for end in ends]
+
+
+class UnpausedConsumer:
+    """UnpausedConsumer wraps the group consumer and ignores pause(), counting the messages it then returns
+    for partitions the processor paused: librdkafka may return a few that it fetched before the pause."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.paused: set[tuple[str, int]] = set()
+        self.returned_while_paused = 0
+
+    def subscribe(self, topics: list[str], on_assign: Any, on_revoke: Any, on_lost: Any) -> None:
+        self.inner.subscribe(topics, on_assign=lambda _c, parts: on_assign(self, parts),
+                             on_revoke=lambda _c, parts: on_revoke(self, parts),
+                             on_lost=lambda _c, parts: on_lost(self, parts))
+
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        self.paused.update((tp.topic, tp.partition) for tp in partitions)
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        self.paused.difference_update((tp.topic, tp.partition) for tp in partitions)
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Any]:
+        messages: list[Any] = self.inner.consume(num_messages=num_messages, timeout=timeout)
+        self.returned_while_paused += sum((m.topic(), m.partition()) in self.paused for m in messages
+                                          if m.error() is None)
+        return messages
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+class SlowReader:
+    """SlowReader wraps a table reader's consumer and sleeps before each of its first fetches."""
+
+    def __init__(self, inner: Any, slow_calls: int) -> None:
+        self.inner = inner
+        self.slow_calls = slow_calls
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Any]:
+        if self.slow_calls > 0:
+            self.slow_calls -= 1
+            time.sleep(0.3)
+        messages: list[Any] = self.inner.consume(num_messages=num_messages, timeout=timeout)
+        return messages
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_messages_fetched_while_a_partition_recovers_are_processed_once_it_recovered(
+    backend: Backend, names: Names, state_dir: Path, start: Start,
+) -> None:
+    """Messages returned for a partition paused for recovery are processed after it, each once and in order."""
+    topic, group = names("in"), names("g")
+    keys = [key_on(partition, f"k{partition}-") for partition in range(PARTITIONS)]
+    graph = define_group(group, Input(topic, codec.String(), count), Persist(codec.Int64()))
+    first = start(processor(backend, graph, state_dir / "first"))
+    emit_all(backend, topic, [(key, "m") for key in keys for _ in range(10)])
+    wait_until(lambda: all(table_value(first.target, key) == 10 for key in keys), message="the first counts")
+    first.stop()
+
+    consumers: list[UnpausedConsumer] = []
+
+    def consumer(config: dict[str, Any]) -> Any:
+        inner = backend.transport.consumer(config)
+        if config["group.id"] == group:
+            consumers.append(UnpausedConsumer(inner))
+            return consumers[-1]
+        return SlowReader(inner, slow_calls=3)
+
+    transport = Transport(consumer=consumer, producer=backend.transport.producer,
+                          topic_manager=backend.transport.topic_manager)
+    emit_all(backend, topic, [(key, "m") for key in keys for _ in range(20)])
+    # A new state directory: the table is recovered from its topic, slowly, while the input is fetched.
+    second = start(processor(backend, graph, state_dir / "second", transport=transport))
+    wait_until(lambda: all(table_value(second.target, key) == 30 for key in keys), message="the counts of 30")
+    assert consumers and consumers[0].returned_while_paused > 0, "no message came while a partition recovered"
+    second.stop()
+    assert second.error is None
 
 
 def test_b15_only_the_failed_message_is_processed_again(backend: Backend, names: Names, state_dir: Path,
