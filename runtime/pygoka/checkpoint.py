@@ -390,15 +390,26 @@ class ExactlyOnce(Checkpointer):
 
     def _abort(self, reason: str, started: float, *, rewind: bool) -> None:
         log.warning("group %s: aborting the transaction: %s", self.host.group, reason)
+        if not self._reconnect:
+            try:
+                self.host.producer.abort_transaction(self._call_timeout)
+            except KafkaException as exc:
+                error: KafkaError = exc.args[0]
+                if error.fatal():
+                    raise self._fatal(error.str()) from exc
+                # After an outage librdkafka may wait forever for a coordinator it still caches
+                # (confluentinc/librdkafka#5456, #5511), also when no error said every broker was down.
+                log.warning("group %s: aborting failed (%s): a new producer aborts it instead", self.host.group,
+                            error.str())
+                self._reconnect = True
+            else:
+                # Delivery reports of the aborted records must not reach the tables after they were discarded.
+                self.serve(self.host.producer.poll, 0)
         if self._reconnect:
             # The new producer's init_transactions aborts the old one's transaction on the broker.
             self.host.new_producer()
             self._call(self.host.producer.init_transactions, started)
             self._reconnect = False
-        else:
-            self._call(self.host.producer.abort_transaction, started, abortable=False)
-            # Delivery reports of the aborted records must not reach the tables after they were discarded.
-            self.serve(self.host.producer.poll, 0)
         self._in_transaction = False
         self.host.take_delivery_failure()
         self.discard_tables()
@@ -423,7 +434,7 @@ class ExactlyOnce(Checkpointer):
                 consumer.seek(TopicPartition(topic, run.partition, offset))
             run.rewind()
 
-    def _call(self, call: Callable[[float], Any], started: float, *, abortable: bool = True) -> Any:
+    def _call(self, call: Callable[[float], Any], started: float) -> Any:
         """_call runs a transactional producer call, retrying what is retriable until max_outage."""
         while True:
             try:
@@ -432,7 +443,7 @@ class ExactlyOnce(Checkpointer):
                 error: KafkaError = exc.args[0]
                 if error.fatal():
                     raise self._fatal(error.str()) from exc
-                if abortable and error.txn_requires_abort():
+                if error.txn_requires_abort():
                     raise _Abort(error.str()) from exc
                 if not error.retriable() and error.code() not in _TRANSIENT_ERRORS:
                     raise self._fatal(error.str()) from exc

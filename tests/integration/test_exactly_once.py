@@ -134,11 +134,21 @@ class FlakyProducer:
     """FlakyProducer wraps a producer and fails its commit_transaction calls number `fail_on` with an
     abortable error, without committing, as a broker does when a transaction timed out."""
 
-    def __init__(self, inner: Any, fail_on: set[int]) -> None:
+    def __init__(self, inner: Any, fail_on: set[int], abort_fails: bool = False) -> None:
         self.inner = inner
         self.fail_on = fail_on
+        self.abort_fails = abort_fails
         self.commits = 0
         self.injected = 0
+        self.failed_aborts = 0
+
+    def abort_transaction(self, timeout: float | None = None) -> None:
+        if self.abort_fails:
+            # As librdkafka waiting for a coordinator it lost in an outage: the call times out, again and again.
+            self.failed_aborts += 1
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "injected: timed out waiting for the coordinator",
+                                            retriable=True))
+        self.inner.abort_transaction(timeout)
 
     def commit_transaction(self, timeout: float | None = None) -> None:
         self.commits += 1
@@ -183,6 +193,38 @@ def test_an_aborted_transaction_is_processed_again_from_the_last_commit(backend:
     again.stop()
     forwarded = Counter(int(m.value()) for m in read_all(backend, output, PARTITIONS))
     assert forwarded == Counter(range(200)), "every message forwarded exactly once despite three aborted transactions"
+
+
+def test_an_abort_that_does_not_finish_is_done_by_a_new_producer(backend: Backend, names: Names,
+                                                                 state_dir: Path, start: Start) -> None:
+    topic, output, group = names("in"), names("out"), names("g")
+    producers: list[FlakyProducer] = []
+
+    def flaky(config: dict[str, Any]) -> FlakyProducer:
+        # Only the first producer fails: its second commit, then every abort.
+        first = not producers
+        producers.append(FlakyProducer(backend.transport.producer(config), fail_on={2} if first else set(),
+                                       abort_fails=first))
+        return producers[-1]
+
+    transport = Transport(consumer=backend.transport.consumer, producer=flaky,
+                          topic_manager=backend.transport.topic_manager)
+    graph = define_group(group, Input(topic, codec.String(), count_and_forward(output)), Persist(codec.Int64()),
+                         Output(output, codec.String()))
+    truth = emit_numbered(backend, topic, 50, keys=5)
+    running = start(backend.processor(graph, state_dir=state_dir, **{**EXACTLY_ONCE, "transport": transport}))
+    wait_until(lambda: producers and producers[0].commits >= 1 and values(running.target, list(truth)) == dict(truth),
+               message="the first commit")
+    truth.update(emit_numbered(backend, topic, 50, keys=5, first=50))
+    # Counts are read only once the second producer committed: before, they may still be the aborted ones.
+    wait_until(lambda: len(producers) == 2 and producers[1].commits >= 1
+               and values(running.target, list(truth)) == dict(truth),
+               message="a commit of a second producer, and exact counts")
+    running.stop()
+    assert running.error is None
+    assert (producers[0].injected, producers[0].failed_aborts) == (1, 1)
+    forwarded = Counter(int(m.value()) for m in read_all(backend, output, PARTITIONS))
+    assert forwarded == Counter(range(100)), "every message forwarded exactly once"
 
 
 def test_a_failing_callback_aborts_its_transaction(backend: Backend, names: Names, state_dir: Path,
