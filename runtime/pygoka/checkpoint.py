@@ -100,10 +100,6 @@ class Checkpointer:
         """revoke commits before partitions are given up; what cannot be committed is dropped."""
         if not self.checkpoint():
             self.discard_tables()
-            return
-        committed = {f"{topic}/{run.partition}": offset for run in self.host.runs.values()
-                     for topic, offset in sorted(run.committed.items())}
-        log.info("group %s: committed before giving partitions up: %s", self.host.group, committed or "nothing")
 
     def lost(self) -> None:
         """lost drops what was not committed: the partitions already belong to another instance."""

@@ -111,6 +111,9 @@ class Rebalancing:
         log.info("group %s: revoked partitions %s", self.group, sorted({tp.partition for tp in partitions}))
         if not self._failed:
             self.checkpointer.revoke()
+            committed = {f"{topic}/{run.partition}": offset for run in self.runs.values()
+                         for topic, offset in sorted(run.committed.items())}
+            log.info("group %s: committed when giving partitions up: %s", self.group, committed or "nothing")
         self._deactivate()
 
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +33,7 @@ from pygoka import (
     define_group,
     group_table,
 )
+from pygoka.graph import GroupGraph
 from pygoka.kafka.transport import Transport
 
 if TYPE_CHECKING:
@@ -162,25 +164,46 @@ class FlakyProducer:
         return getattr(self.inner, name)
 
 
-def test_an_aborted_transaction_is_processed_again_from_the_last_commit(backend: Backend, names: Names,
-                                                                        state_dir: Path, start: Start) -> None:
+@dataclass
+class FlakyRun:
+    """FlakyRun is a counting, forwarding exactly-once processor whose producers fail as a test says."""
+
+    topic: str
+    output: str
+    graph: GroupGraph
+    producers: list[FlakyProducer]
+    running: Running
+    truth: Counter[str]
+
+
+def start_flaky(backend: Backend, names: Names, state_dir: Path, start: Start, messages: int,
+                wrap: Callable[[Any, int], FlakyProducer]) -> FlakyRun:
+    """start_flaky starts the processor on `messages` numbered messages, its n-th producer built by wrap(inner, n),
+    and waits for its first commit and exact counts."""
     topic, output, group = names("in"), names("out"), names("g")
     producers: list[FlakyProducer] = []
 
     def flaky(config: dict[str, Any]) -> FlakyProducer:
-        producers.append(FlakyProducer(backend.transport.producer(config), fail_on={2, 3, 4}))
+        producers.append(wrap(backend.transport.producer(config), len(producers)))
         return producers[-1]
 
     transport = Transport(consumer=backend.transport.consumer, producer=flaky,
                           topic_manager=backend.transport.topic_manager)
     graph = define_group(group, Input(topic, codec.String(), count_and_forward(output)), Persist(codec.Int64()),
                          Output(output, codec.String()))
-    truth = emit_numbered(backend, topic, 100, keys=5)
+    truth = emit_numbered(backend, topic, messages, keys=5)
     running = start(backend.processor(graph, state_dir=state_dir, **{**EXACTLY_ONCE, "transport": transport}))
     wait_until(lambda: producers and producers[0].commits >= 1 and values(running.target, list(truth)) == dict(truth),
                message="the first commit")
+    return FlakyRun(topic, output, graph, producers, running, truth)
+
+
+def test_an_aborted_transaction_is_processed_again_from_the_last_commit(backend: Backend, names: Names,
+                                                                        state_dir: Path, start: Start) -> None:
+    run = start_flaky(backend, names, state_dir, start, 100, lambda inner, _n: FlakyProducer(inner, fail_on={2, 3, 4}))
+    producers, running, truth = run.producers, run.running, run.truth
     # Each aborted commit makes the processor process its messages again and commit again.
-    truth.update(emit_numbered(backend, topic, 100, keys=5, first=100))
+    truth.update(emit_numbered(backend, run.topic, 100, keys=5, first=100))
     wait_until(lambda: producers[0].injected == 3 and values(running.target, list(truth)) == dict(truth),
                message="three aborted transactions and exact counts")
     running.stop()
@@ -188,34 +211,20 @@ def test_an_aborted_transaction_is_processed_again_from_the_last_commit(backend:
 
     # A restart reads the local store and the committed offsets: it processes again only what was aborted
     # (the last abort may be the one of the final commit), so the store must hold no aborted update.
-    again = start(backend.processor(graph, state_dir=state_dir, **EXACTLY_ONCE))
+    again = start(backend.processor(run.graph, state_dir=state_dir, **EXACTLY_ONCE))
     wait_until(lambda: values(again.target, list(truth)) == dict(truth), message="counts after a restart")
     again.stop()
-    forwarded = Counter(int(m.value()) for m in read_all(backend, output, PARTITIONS))
+    forwarded = Counter(int(m.value()) for m in read_all(backend, run.output, PARTITIONS))
     assert forwarded == Counter(range(200)), "every message forwarded exactly once despite three aborted transactions"
 
 
 def test_an_abort_that_does_not_finish_is_done_by_a_new_producer(backend: Backend, names: Names,
                                                                  state_dir: Path, start: Start) -> None:
-    topic, output, group = names("in"), names("out"), names("g")
-    producers: list[FlakyProducer] = []
-
-    def flaky(config: dict[str, Any]) -> FlakyProducer:
-        # Only the first producer fails: its second commit, then every abort.
-        first = not producers
-        producers.append(FlakyProducer(backend.transport.producer(config), fail_on={2} if first else set(),
-                                       abort_fails=first))
-        return producers[-1]
-
-    transport = Transport(consumer=backend.transport.consumer, producer=flaky,
-                          topic_manager=backend.transport.topic_manager)
-    graph = define_group(group, Input(topic, codec.String(), count_and_forward(output)), Persist(codec.Int64()),
-                         Output(output, codec.String()))
-    truth = emit_numbered(backend, topic, 50, keys=5)
-    running = start(backend.processor(graph, state_dir=state_dir, **{**EXACTLY_ONCE, "transport": transport}))
-    wait_until(lambda: producers and producers[0].commits >= 1 and values(running.target, list(truth)) == dict(truth),
-               message="the first commit")
-    truth.update(emit_numbered(backend, topic, 50, keys=5, first=50))
+    # Only the first producer fails: its second commit, then every abort.
+    run = start_flaky(backend, names, state_dir, start, 50,
+                      lambda inner, n: FlakyProducer(inner, fail_on={2} if n == 0 else set(), abort_fails=n == 0))
+    producers, running, truth = run.producers, run.running, run.truth
+    truth.update(emit_numbered(backend, run.topic, 50, keys=5, first=50))
     # Counts are read only once the second producer committed: before, they may still be the aborted ones.
     wait_until(lambda: len(producers) == 2 and producers[1].commits >= 1
                and values(running.target, list(truth)) == dict(truth),
@@ -223,7 +232,7 @@ def test_an_abort_that_does_not_finish_is_done_by_a_new_producer(backend: Backen
     running.stop()
     assert running.error is None
     assert (producers[0].injected, producers[0].failed_aborts) == (1, 1)
-    forwarded = Counter(int(m.value()) for m in read_all(backend, output, PARTITIONS))
+    forwarded = Counter(int(m.value()) for m in read_all(backend, run.output, PARTITIONS))
     assert forwarded == Counter(range(100)), "every message forwarded exactly once"
 
 
