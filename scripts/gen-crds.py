@@ -9,7 +9,7 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "operator"))
+sys.path[:0] = [str(ROOT / "runtime"), str(ROOT / "operator")]
 
 from pygoka_operator.schema import CRDS  # noqa: E402
 

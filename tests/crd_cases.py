@@ -2,8 +2,9 @@
 
 Every property the schema declares gets a value of the wrong type; fields with a minimum, maximum, enum, pattern
 or maxLength also get a value just outside; every required field is left out once; every object the API server
-prunes gets an unknown field. A field added to pygoka_operator.schema is covered without touching the tests.
-Each case names the field path the API server's refusal must name. Cross-field CEL rules are in RULE_CASES.
+prunes gets an unknown field, and every map a value of the wrong type. A field added to pygoka_operator.schema
+is covered without touching the tests. Each case names the field path the API server's refusal must name.
+Cross-field CEL rules are in RULE_CASES.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ VALID: dict[str, dict[str, Any]] = {
 }
 SPECS = {"ProcessorGroup": PROCESSOR_SPEC, "View": VIEW_SPEC}
 #: WRONG is a value of another type for each schema type.
-WRONG: dict[str, Any] = {"string": 12345, "integer": "twelve", "boolean": "maybe", "array": "not-a-list",
-                         "object": "not-an-object"}
+WRONG: dict[str, Any] = {"string": 12345, "integer": "twelve", "number": "fast", "boolean": "maybe",
+                         "array": "not-a-list", "object": "not-an-object"}
 UNKNOWN = "notAField"
 
 
@@ -72,7 +73,8 @@ def schema_type(schema: dict[str, Any]) -> str:
 def out_of_range(schema: dict[str, Any]) -> Iterator[tuple[str, Any]]:
     """out_of_range yields (what, value) just outside each constraint of a scalar schema."""
     if "minimum" in schema:
-        yield "below-minimum", schema["minimum"] - 1
+        # An exclusive minimum refuses the minimum itself.
+        yield "below-minimum", schema["minimum"] if schema.get("exclusiveMinimum") else schema["minimum"] - 1
     if "maximum" in schema:
         yield "above-maximum", schema["maximum"] + 1
     if "enum" in schema:
@@ -106,7 +108,12 @@ def object_cases(kind: str, schema: dict[str, Any], base: dict[str, Any], path: 
     # The object itself must be valid for its children's cases: fill in its required fields.
     valid = dict(VALID[kind]) if not path else {key: "x" for key in schema.get("required", [])}
     inner = base if not path else with_value(base, path, valid)
-    if not schema.get("x-kubernetes-preserve-unknown-fields"):
+    values = schema.get("additionalProperties")
+    if isinstance(values, dict):
+        # A map (settings of librdkafka, of a topic): any key, but each value of the map's value type.
+        yield Case(kind, "wrong-value-type", with_value(inner, [*path, "some.key"], WRONG[schema_type(values)]),
+                   f"{name}.some.key")
+    elif not schema.get("x-kubernetes-preserve-unknown-fields"):
         yield Case(kind, "unknown-field", with_value(inner, [*path, UNKNOWN], "x"), f"{name}.{UNKNOWN}")
     for required in schema.get("required", []):
         yield Case(kind, "missing-required", without(inner, [*path, required]), f"{name}.{required}")

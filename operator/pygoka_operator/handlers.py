@@ -18,6 +18,7 @@ from pygoka_operator.builders import (
 )
 from pygoka_operator.builders.labels import labels, selector_labels, selector_string
 from pygoka_operator.builders.view import VIEW_HTTP_PORT
+from pygoka_operator.client_config import client_config_problems
 from pygoka_operator.config import OperatorConfig
 from pygoka_operator.model import Owner, child_name, group_of, processor_spec, view_spec, view_table
 from pygoka_operator.status import replica_status, rollout_conditions, set_condition
@@ -111,6 +112,8 @@ def reconcile_processorgroup(body: kopf.Body, patch: kopf.Patch, **_: Any) -> No
     own_labels = labels(owner.name, "processor", group_of(owner.name, spec))
     selector = selector_labels(owner.name, "processor")
     brokers, blocked, conditions = reconcile_group_topics(api_client, owner, spec, patch, conditions, generation)
+    # Settings librdkafka refuses would only crash-loop the pods: keep the running ones and say which.
+    blocked = "; ".join(client_config_problems(spec.get("options") or {})) or blocked
     kube.apply(api_client, headless_service(owner, name, own_labels, selector, int(spec["httpPort"])))
     kube.apply(api_client, pod_disruption_budget(owner, name, own_labels, selector))
     statefulset: dict[str, Any] | None = None

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pygoka.option_spec import Place
+from pygoka.options import OPTIONS
+
 from pygoka_operator import GROUP, VERSION
 from pygoka_operator.peering import cluster_peering_crd, namespaced_peering_crd
 
@@ -94,6 +97,19 @@ AUTOSCALING: Schema = obj({
            "message": "autoscaling.minReplicas must be <= autoscaling.maxReplicas", "fieldPath": ".minReplicas"}])
 AUTOSCALING["default"] = {}
 
+
+
+def option_schemas(place: Place) -> dict[str, Schema]:
+    """option_schemas are the schemas of the ProcessorOptions fields the spec sets at place, by camelCase key."""
+    return {spec.key: spec.schema() for spec in OPTIONS if spec.place == place}
+
+
+#: OPTIONS_SCHEMA is spec.options: every ProcessorOptions field a pod takes from its spec, checked as the runtime does.
+OPTIONS_SCHEMA: Schema = obj(option_schemas("options"), description=(
+    "ProcessorOptions of the pods (docs/processor-options.md), each passed as its PYGOKA_* variable; "
+    "unset: the runtime's default."))
+TOPIC_OPTIONS = option_schemas("topics")
+
 PROCESSOR_SPEC: Schema = obj({
     "group": string("Consumer group and table prefix; empty means metadata.name. Immutable.", default="",
                     maxLength=200,
@@ -101,11 +117,12 @@ PROCESSOR_SPEC: Schema = obj({
     "image": string("Image with the pygoka runtime and the user's code (FROM the pygoka runtime image)."),
     "graph": string("module:attr of the GroupGraph in the image.", pattern=r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$"),
     "kafka": KAFKA,
-    "partitions": integer("Partitions of the group table and of every topic the operator creates. Never decreases.",
-                          minimum=1, **{"x-kubernetes-validations": [
-                              {"rule": "self >= oldSelf", "message": "partitions cannot decrease"}]}),
-    "replicationFactor": integer("Replication factor of created topics (-1: broker default).", default=-1,
-                                 minimum=-1),
+    **TOPIC_OPTIONS,
+    "partitions": {**TOPIC_OPTIONS["partitions"], "description": (
+        "Partitions of the group table and of every topic the operator creates. Never decreases."),
+        "x-kubernetes-validations": [{"rule": "self >= oldSelf", "message": "partitions cannot decrease"}]},
+    "replicationFactor": {**TOPIC_OPTIONS["replicationFactor"], "default": -1},
+    "options": OPTIONS_SCHEMA,
     "inputs": strings("Input streams (consumed; created with partitions when missing)."),
     "joins": strings("Joined tables (co-partitioned with the inputs)."),
     "lookups": strings("Lookup tables (read whole, not co-partitioned)."),
@@ -118,9 +135,6 @@ PROCESSOR_SPEC: Schema = obj({
     **COMMON_POD,
     "topicDeletionPolicy": string("What happens to the created topics on deletion.", enum=["Retain", "Delete"],
                                   default="Retain"),
-    "hotStandby": boolean("Every pod keeps every table partition up to date.", False),
-    "guarantee": string("Delivery guarantee of the pods (PYGOKA_GUARANTEE of `pygoka run`).",
-                        enum=["at_least_once", "exactly_once"], default="at_least_once"),
     "httpPort": integer("Port of the monitor/health HTTP server.", minimum=1, maximum=65535, default=8080),
 }, required=["image", "graph", "partitions"], rules=[
     # fieldPath: the API server's refusal names spec.replicas rather than the whole spec.

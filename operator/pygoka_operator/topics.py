@@ -30,6 +30,8 @@ class PlannedTopic:
     create: bool
     #: owned topics (table, loop) are deleted with the group under topicDeletionPolicy: Delete.
     owned: bool
+    #: config are topic settings it is created with besides cleanup.policy (the table's: spec.tableConfig).
+    config: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -69,10 +71,11 @@ def plan_topics(name: str, spec: Mapping[str, Any]) -> list[PlannedTopic]:
     plan: list[PlannedTopic] = []
     seen: set[str] = set()
 
-    def add(topic: str, cleanup: str, role: str, create: bool, owned: bool) -> None:
+    def add(topic: str, cleanup: str, role: str, create: bool, owned: bool,
+            config: Mapping[str, str] | None = None) -> None:
         if topic not in seen:
             seen.add(topic)
-            plan.append(PlannedTopic(topic, partitions, cleanup, role, create, owned))
+            plan.append(PlannedTopic(topic, partitions, cleanup, role, create, owned, dict(config or {})))
 
     for topic in spec.get("inputs") or []:
         add(topic, DELETE, "input", True, False)
@@ -82,7 +85,7 @@ def plan_topics(name: str, spec: Mapping[str, Any]) -> list[PlannedTopic]:
     if spec.get("loop"):
         add(loop_topic(group), DELETE, "loop", True, True)
     if spec.get("persist", True):
-        add(table_topic(group), COMPACT, "table", True, True)
+        add(table_topic(group), COMPACT, "table", True, True, spec.get("tableConfig"))
     return plan
 
 
@@ -174,7 +177,7 @@ class KafkaTopics:
         if not topics:
             return
         new = [NewTopic(topic.name, num_partitions=topic.partitions, replication_factor=replication_factor,
-                        config={"cleanup.policy": topic.cleanup_policy}) for topic in topics]
+                        config={**topic.config, "cleanup.policy": topic.cleanup_policy}) for topic in topics]
         for name, future in self._admin.create_topics(new, request_timeout=self.timeout).items():
             try:
                 future.result(timeout=self.timeout)

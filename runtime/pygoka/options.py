@@ -5,11 +5,12 @@ from __future__ import annotations
 import enum
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pygoka.kafka.transport import KAFKA, Transport
+from pygoka.option_spec import OptionSpec, option, option_specs
 from pygoka.storage.base import StorageBuilder
 
 if TYPE_CHECKING:
@@ -35,75 +36,84 @@ def default_state_dir(name: str) -> Path:
     return Path(tempfile.gettempdir()) / "pygoka" / name
 
 
-#: The values of on_decode_error and on_callback_error.
-_ERROR_MODES = ("fail", "dead_letter")
+#: ERROR_MODES are the values of on_decode_error and on_callback_error.
+ERROR_MODES = ("fail", "dead_letter")
 #: AT_LEAST_ONCE is the guarantee of Goka: after a crash, the last uncommitted messages are processed again.
 AT_LEAST_ONCE = "at_least_once"
 #: EXACTLY_ONCE commits input offsets, table updates, loopbacks and outputs atomically in Kafka transactions.
 EXACTLY_ONCE = "exactly_once"
 #: GUARANTEES are the values of the guarantee option.
 GUARANTEES = (AT_LEAST_ONCE, EXACTLY_ONCE)
+_NIL = tuple(mode.value for mode in NilHandling)
 
 
 @dataclass
 class ProcessorOptions:
-    """ProcessorOptions configure a Processor; each is also a keyword argument of Processor."""
+    """ProcessorOptions configure a Processor; each is also a keyword argument of Processor.
 
-    #: state_dir holds one RocksDB per table partition (default $PYGOKA_STATE_DIR or /tmp/pygoka/<group>).
-    state_dir: str | os.PathLike[str] | None = None
-    #: storage_builder replaces RocksDB storage (e.g. MemoryStorageBuilder()).
-    storage_builder: StorageBuilder | None = None
-    #: hot_standby keeps every partition of the group table up to date, not only the active ones (B16).
-    hot_standby: bool = False
-    #: recover_ahead recovers every partition of the group table before joining the consumer group.
-    recover_ahead: bool = False
-    #: nil_handling decides what happens to messages with a null value (B31).
-    nil_handling: NilHandling | str = NilHandling.IGNORE
-    #: producer_config is passed through to librdkafka's producer (overrides pygoka's settings).
-    producer_config: dict[str, Any] = field(default_factory=dict)
-    #: consumer_config is passed through to librdkafka's consumers (overrides pygoka's settings).
-    consumer_config: dict[str, Any] = field(default_factory=dict)
-    #: group_instance_id enables static membership (e.g. a StatefulSet pod name).
-    group_instance_id: str | None = None
-    #: commit_interval is the time in seconds between checkpoints (default: see checkpoint_interval).
-    commit_interval: float | None = None
-    #: max_uncommitted bounds the updates held in memory between checkpoints.
-    max_uncommitted: int = 50_000
-    #: partitions is the count topics are created with (default: that of the existing topics).
-    partitions: int | None = None
-    #: default_partitions is used when partitions is unset and none of the group's topics exists.
-    default_partitions: int = 10
-    #: replication_factor of created topics (-1: the broker's default).
-    replication_factor: int = -1
-    #: table_config are extra topic settings of a created group table.
-    table_config: dict[str, str] = field(default_factory=dict)
-    #: batch_size is the most messages taken from the consumer at once.
-    batch_size: int = 2000
-    #: transport builds the Kafka clients; the tester replaces it.
-    transport: Transport = KAFKA
-    #: tester runs the processor in a pygoka.tester.Tester: transport and storage then come from it.
-    tester: Tester | None = None
-    #: on_decode_error: "fail" stops on an undecodable input message, "dead_letter" sends it to dead_letter_topic.
-    on_decode_error: str = "fail"
-    #: on_callback_error: "fail" stops when a callback raises, "dead_letter" sends the input message on.
-    on_callback_error: str = "fail"
-    #: dead_letter_topic receives dead-lettered input messages (default "<group>-dead-letter").
-    dead_letter_topic: str | None = None
-    #: guarantee is "at_least_once" (Goka's) or "exactly_once" (Kafka transactions, see docs/guarantees.md).
-    guarantee: str = AT_LEAST_ONCE
-    #: transactional_id names the exactly-once producer (default "<group>-<group_instance_id>", else host and pid).
-    transactional_id: str | None = None
-    #: max_outage is how long (seconds) Kafka may be unreachable with work pending before run() raises.
-    max_outage: float = 300.0
+    Each field's OptionSpec (pygoka.option_spec) also names it as a `pygoka run` flag, a PYGOKA_* variable and a
+    key of a ProcessorGroup's spec, and holds the constraints checked here and by the API server.
+    """
+
+    state_dir: str | os.PathLike[str] | None = option(
+        None, kind="str", place="pod",
+        help="Directory of one RocksDB per table partition (default $PYGOKA_STATE_DIR or /tmp/pygoka/<group>).")
+    storage_builder: StorageBuilder | None = option(
+        None, place="python", help="Replaces RocksDB storage (e.g. MemoryStorageBuilder()).")
+    hot_standby: bool = option(
+        False, kind="bool", help="Keep every partition of the group table up to date, not only the active ones.")
+    recover_ahead: bool = option(
+        False, kind="bool", help="Recover every partition of the group table before joining the consumer group.")
+    nil_handling: NilHandling | str = option(
+        NilHandling.IGNORE, kind="str", choices=_NIL,
+        help="What a message with a null value does: ignore (skip it), process (callback gets None), decode.")
+    producer_config: dict[str, Any] = option(
+        factory=dict, kind="map", help="librdkafka producer settings, merged over pygoka's.")
+    consumer_config: dict[str, Any] = option(
+        factory=dict, kind="map", help="librdkafka consumer settings, merged over pygoka's.")
+    group_instance_id: str | None = option(
+        None, kind="str", place="pod", name="instance_id",
+        help="Static group membership id, stable and unique per instance (the operator uses the pod name).")
+    commit_interval: float | None = option(
+        None, kind="float", minimum=0, exclusive=True,
+        help="Seconds between checkpoints (default 1, or 0.1 with exactly_once).")
+    max_uncommitted: int = option(
+        50_000, kind="int", minimum=1, help="Messages processed after which a checkpoint runs in any case.")
+    partitions: int | None = option(
+        None, kind="int", minimum=1, place="topics",
+        help="Partition count topics are created with (default: that of the group's existing topics).")
+    default_partitions: int = option(
+        10, kind="int", minimum=1, place="topics",
+        help="Partition count when partitions is unset and none of the group's topics exists.")
+    replication_factor: int = option(
+        -1, kind="int", minimum=-1, place="topics", help="Replication factor of created topics (-1: broker default).")
+    table_config: dict[str, str] = option(
+        factory=dict, kind="map", place="topics", help="Extra topic settings of a created group table.")
+    batch_size: int = option(2000, kind="int", minimum=1, help="Most messages taken from the consumer at once.")
+    transport: Transport = option(KAFKA, place="python", help="Builds the Kafka clients; the tester replaces it.")
+    tester: Tester | None = option(
+        None, place="python", help="Runs the processor in a pygoka.tester.Tester (transport and storage from it).")
+    on_decode_error: str = option(
+        "fail", kind="str", choices=ERROR_MODES,
+        help="An undecodable input message: fail (stop) or dead_letter (send it to dead_letter_topic).")
+    on_callback_error: str = option(
+        "fail", kind="str", choices=ERROR_MODES,
+        help="A callback that raises: fail (stop) or dead_letter (send the input message to dead_letter_topic).")
+    dead_letter_topic: str | None = option(
+        None, kind="str", help="Topic of dead-lettered input messages (default '<group>-dead-letter').")
+    guarantee: str = option(
+        AT_LEAST_ONCE, kind="str", choices=GUARANTEES,
+        help="Delivery guarantee: at_least_once (Goka's) or exactly_once (Kafka transactions).")
+    transactional_id: str | None = option(
+        None, kind="str", place="pod",
+        help="transactional.id of the exactly-once producer (default '<group>-<instance id>').")
+    max_outage: float = option(
+        300.0, kind="float", minimum=0, exclusive=True,
+        help="Seconds Kafka may be unreachable with work pending before the processor fails.")
 
     def __post_init__(self) -> None:
-        for name in ("on_decode_error", "on_callback_error"):
-            if getattr(self, name) not in _ERROR_MODES:
-                raise ValueError(f"{name} must be one of {', '.join(_ERROR_MODES)}, not {getattr(self, name)!r}")
-        if self.guarantee not in GUARANTEES:
-            raise ValueError(f"guarantee must be one of {', '.join(GUARANTEES)}, not {self.guarantee!r}")
-        if not self.max_outage > 0:
-            raise ValueError(f"max_outage must be a positive number of seconds, not {self.max_outage!r}")
+        for spec in OPTIONS:
+            spec.check(getattr(self, spec.field))
 
     @property
     def checkpoint_interval(self) -> float:
@@ -121,3 +131,12 @@ class ProcessorOptions:
     def nil(self) -> NilHandling:
         """nil is nil_handling as a NilHandling."""
         return NilHandling(self.nil_handling)
+
+
+#: OPTIONS are the OptionSpecs of ProcessorOptions' fields, in field order.
+OPTIONS = tuple(option_specs(ProcessorOptions))
+
+
+def option_named(field: str) -> OptionSpec:
+    """option_named is the OptionSpec of the ProcessorOptions field called field."""
+    return next(spec for spec in OPTIONS if spec.field == field)

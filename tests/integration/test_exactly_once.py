@@ -290,7 +290,7 @@ def test_options_are_checked() -> None:
     graph = define_group("g", Input("t", codec.String(), lambda ctx, msg: None))
     with pytest.raises(ValueError, match="guarantee must be one of at_least_once, exactly_once, not 'twice'"):
         Processor("127.0.0.1:1", graph, guarantee="twice")
-    with pytest.raises(ValueError, match="max_outage must be a positive number of seconds"):
+    with pytest.raises(ValueError, match="max_outage must be greater than 0, not 0"):
         Processor("127.0.0.1:1", graph, max_outage=0)
 
 

@@ -4,9 +4,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from pygoka.options import OPTIONS
+
 from pygoka_operator.builders.labels import labels, selector_labels
 from pygoka_operator.builders.pod import base_env, env_var, pod_template, statefulset
 from pygoka_operator.model import Owner, child_name, group_of
+
+
+def options_env(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    """options_env passes each ProcessorOptions field the spec sets (spec.options, or spec's topic fields) as the
+    PYGOKA_* variable `pygoka run` reads it from, formatted as it parses it; unset fields keep the runtime default."""
+    options = spec.get("options") or {}
+    env = []
+    for option in OPTIONS:
+        source = options if option.place == "options" else spec if option.place == "topics" else {}
+        value = source.get(option.key)
+        if value is not None:
+            env.append(env_var(option.env, option.format(value)))
+    return env
 
 
 def processor_statefulset(owner: Owner, spec: dict[str, Any], brokers: str) -> dict[str, Any]:
@@ -15,11 +30,7 @@ def processor_statefulset(owner: Owner, spec: dict[str, Any], brokers: str) -> d
     name = child_name("ProcessorGroup", owner.name)
     own_labels = labels(owner.name, "processor", group)
     secret = (spec.get("kafka") or {}).get("secretRef", {}).get("name")
-    env = [*base_env(brokers, int(spec["httpPort"]), secret),
-           env_var("PYGOKA_PARTITIONS", str(spec["partitions"])),
-           env_var("PYGOKA_HOT_STANDBY", "true" if spec.get("hotStandby") else "false"),
-           # Read by `pygoka run` (same as --guarantee): at_least_once or exactly_once (Kafka transactions).
-           env_var("PYGOKA_GUARANTEE", str(spec["guarantee"]))]
+    env = [*base_env(brokers, int(spec["httpPort"]), secret), *options_env(spec)]
     template = pod_template(labels=own_labels, image=str(spec["image"]), command=["pygoka", "run", str(spec["graph"])],
                             env=env, http_port=int(spec["httpPort"]), spec=spec)
     return statefulset(owner=owner, name=name, labels=own_labels, selector=selector_labels(owner.name, "processor"),

@@ -7,10 +7,10 @@ import sys
 
 from pygoka.cli import demo, graph, run, topics
 from pygoka.cli.exit_codes import USAGE, code_for
-from pygoka.cli.loading import UsageError, ViewSpec
+from pygoka.cli.loading import RunConfig, UsageError, ViewSpec
 from pygoka.errors import PygokaError
 
-__all__ = ["ViewSpec", "build_parser", "main"]
+__all__ = ["RunConfig", "ViewSpec", "build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,31 @@ CODECS: dict[str, Callable[[], Codec]] = {
 }
 
 Target = GroupGraph | ViewSpec | Processor | View
+#: VIEW_OPTIONS are the ProcessorOptions a View takes too.
+VIEW_OPTIONS = ("state_dir", "consumer_config")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """RunConfig is what `pygoka run` resolved; a MODULE:ATTR callable taking one argument receives it.
+
+    options are ProcessorOptions keyword arguments (instance id, guarantee, consumer and producer settings with
+    the Kafka Secret's, ...): a factory passes them on with processor() or view(), overriding what it must.
+    """
+
+    brokers: str
+    options: dict[str, Any] = field(default_factory=dict)
+    #: kafka are the librdkafka settings of $PYGOKA_KAFKA_CONFIG_DIR (SASL, TLS), e.g. for the factory's own clients.
+    kafka: dict[str, str] = field(default_factory=dict)
+
+    def processor(self, graph: GroupGraph, **overrides: Any) -> Processor:
+        """processor is a Processor of graph with the resolved brokers and options; overrides win."""
+        return Processor(self.brokers, graph, **{**self.options, **overrides})
+
+    def view(self, table: str, codec: Codec, **overrides: Any) -> View:
+        """view is a View of table with the resolved brokers, state dir and consumer settings; overrides win."""
+        options = {key: value for key, value in self.options.items() if key in VIEW_OPTIONS}
+        return View(self.brokers, table, codec, **{**options, **overrides})
 
 
 def codec_by_name(name: str) -> Codec:
@@ -73,21 +99,34 @@ def load_attr(spec: str) -> Any:
     return obj
 
 
-def load_target(spec: str) -> Target:
-    """load_target resolves spec to a GroupGraph, ViewSpec, Processor or View, calling a zero-argument callable."""
+def load_target(spec: str, config: RunConfig | None = None) -> Target:
+    """load_target resolves spec to a GroupGraph, ViewSpec, Processor or View, calling a callable.
+
+    A callable takes no argument, or one: the RunConfig (config, or one without brokers and options).
+    """
     obj = load_attr(spec)
     if isinstance(obj, (GroupGraph, ViewSpec, Processor, View)):
         return obj
     if callable(obj):
         # A callable may raise pygoka's own errors (e.g. GraphError); those pass through to the exit codes.
-        try:
-            result = obj()
-        except TypeError as exc:
-            raise UsageError(f"'{spec}' must be callable without arguments: {exc}") from exc
+        arguments = (config or RunConfig(""),) if _takes_config(obj, spec) else ()
+        result = obj(*arguments)
         if isinstance(result, (GroupGraph, ViewSpec, Processor, View)):
             return result
         raise UsageError(f"'{spec}' returned {type(result).__name__}, not a GroupGraph, Processor, View or ViewSpec")
     raise UsageError(f"'{spec}' is a {type(obj).__name__}, not a GroupGraph, ViewSpec or a callable returning one")
+
+
+def _takes_config(factory: Callable[..., Any], spec: str) -> bool:
+    """_takes_config tells whether factory needs one positional argument (the RunConfig) or none."""
+    try:
+        parameters = inspect.signature(factory).parameters.values()
+    except (TypeError, ValueError):
+        return False  # a builtin without a signature: called without arguments
+    needed = [p for p in parameters if p.default is p.empty and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if len(needed) > 1 or any(p.default is p.empty and p.kind == p.KEYWORD_ONLY for p in parameters):
+        raise UsageError(f"'{spec}' must be callable without arguments or with one (a pygoka.cli.RunConfig)")
+    return len(needed) == 1
 
 
 def load_graph(spec: str) -> GroupGraph:

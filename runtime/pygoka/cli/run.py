@@ -9,65 +9,35 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from pygoka.cli.exit_codes import OK, USAGE, code_for
-from pygoka.cli.loading import Target, UsageError, ViewSpec, add_python_path, codec_by_name, load_target
+from pygoka.cli.loading import (
+    RunConfig,
+    Target,
+    UsageError,
+    ViewSpec,
+    add_python_path,
+    codec_by_name,
+    load_target,
+)
+from pygoka.cli.options import add_option_flags, resolve_options
 from pygoka.graph import GroupGraph
-from pygoka.options import AT_LEAST_ONCE, GUARANTEES
 from pygoka.processor import Processor
 from pygoka.view import View
 
 log = logging.getLogger("pygoka.cli")
 
 
-def env_flag(name: str) -> bool:
-    """env_flag reads a boolean environment variable (1/true/yes/on)."""
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
-
-
 def env_int(name: str, default: int | None) -> int | None:
     """env_int reads an integer environment variable, raising UsageError when it is not one."""
-    value = _env_number(name, int, "an integer")
-    return default if value is None else value
-
-
-def env_float(name: str) -> float | None:
-    """env_float reads a number from an environment variable, raising UsageError when it is not one."""
-    return _env_number(name, float, "a number")
-
-
-_N = TypeVar("_N", int, float)
-
-
-def _env_number(name: str, parse: Callable[[str], _N], kind: str) -> _N | None:
     raw = os.environ.get(name, "").strip()
     if not raw:
-        return None
+        return default
     try:
-        return parse(raw)
+        return int(raw)
     except ValueError:
-        raise UsageError(f"${name} must be {kind}, not '{raw}'") from None
-
-
-def guarantee_of(args: argparse.Namespace) -> str:
-    """guarantee_of is --guarantee or $PYGOKA_GUARANTEE (at_least_once by default), checked."""
-    guarantee = args.guarantee or os.environ.get("PYGOKA_GUARANTEE", "").strip() or AT_LEAST_ONCE
-    if guarantee not in GUARANTEES:
-        raise UsageError(f"$PYGOKA_GUARANTEE must be one of {', '.join(GUARANTEES)}, not '{guarantee}'")
-    return str(guarantee)
-
-
-def parse_config(pairs: list[str], flag: str) -> dict[str, str]:
-    """parse_config turns repeated KEY=VALUE flags into a librdkafka configuration dictionary."""
-    config: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise UsageError(f"{flag} expects KEY=VALUE, not '{pair}'")
-        config[key.strip()] = value
-    return config
+        raise UsageError(f"${name} must be an integer, not '{raw}'") from None
 
 
 def config_dir_settings(directory: str | None = None) -> dict[str, str]:
@@ -112,17 +82,11 @@ def register(commands: Any) -> None:
     parser = commands.add_parser("run", help="run a processor group or view until SIGTERM",
                                  description="Run the processor group or view MODULE:ATTR names (or --view TABLE).")
     parser.add_argument("target", nargs="?", metavar="MODULE:ATTR",
-                        help="a GroupGraph, ViewSpec, or zero-argument callable returning a GroupGraph/Processor/View")
+                        help="a GroupGraph, ViewSpec, or a callable (of nothing or a RunConfig) returning one, "
+                             "a Processor or a View")
     parser.add_argument("--view", metavar="TABLE", help="serve TABLE with a View instead of running MODULE:ATTR")
     parser.add_argument("--codec", default="bytes", help="codec of --view's values: int64, string, json, bytes")
     add_connection_flags(parser)
-    parser.add_argument("--state-dir", default=None, help="local state directory (default $PYGOKA_STATE_DIR)")
-    parser.add_argument("--instance-id", default=None,
-                        help="static group membership id, e.g. the pod name (default $PYGOKA_INSTANCE_ID)")
-    parser.add_argument("--partitions", type=int, default=None,
-                        help="partition count topics are created with (default $PYGOKA_PARTITIONS)")
-    parser.add_argument("--hot-standby", action="store_true", default=None,
-                        help="keep every table partition up to date (default $PYGOKA_HOT_STANDBY)")
     parser.add_argument("--http-port", type=int, default=None,
                         help="monitoring/query HTTP port (default $PYGOKA_HTTP_PORT or 8080; 0 disables)")
     parser.add_argument("--http-host", default=None, help="HTTP address (default $PYGOKA_HTTP_HOST or 0.0.0.0)")
@@ -131,16 +95,8 @@ def register(commands: Any) -> None:
                              "unset: on --http-port)")
     parser.add_argument("--query-host", default=None,
                         help="address of --query-port (default $PYGOKA_QUERY_HOST or --http-host)")
-    parser.add_argument("--guarantee", choices=GUARANTEES, default=None,
-                        help="delivery guarantee (default $PYGOKA_GUARANTEE or at_least_once)")
-    parser.add_argument("--max-outage", type=float, default=None, metavar="SECONDS",
-                        help="how long Kafka may be unreachable with work pending before the processor "
-                             "fails (default $PYGOKA_MAX_OUTAGE or 300)")
-    parser.add_argument("--consumer-config", action="append", default=[], metavar="KEY=VALUE",
-                        help="librdkafka consumer setting (repeatable)")
-    parser.add_argument("--producer-config", action="append", default=[], metavar="KEY=VALUE",
-                        help="librdkafka producer setting (repeatable)")
     parser.add_argument("--log-level", default=None, help="logging level (default $PYGOKA_LOG_LEVEL or INFO)")
+    add_option_flags(parser)
     parser.set_defaults(handler=handle)
 
 
@@ -156,39 +112,20 @@ def build(args: argparse.Namespace) -> Processor | View:
     """build makes the Processor or View that args describe."""
     if (args.view is None) == (args.target is None):
         raise UsageError("run needs exactly one of MODULE:ATTR or --view TABLE")
-    brokers = brokers_of(args)
-    state_dir = args.state_dir or os.environ.get("PYGOKA_STATE_DIR") or None
-    # The files apply to consumers and producers alike (admin clients take their connection settings from the
-    # consumer config); explicit flags win.
-    shared = config_dir_settings()
-    consumer_config = {**shared, **parse_config(args.consumer_config, "--consumer-config")}
-    producer_config = {**shared, **parse_config(args.producer_config, "--producer-config")}
+    kafka = config_dir_settings()
+    config = RunConfig(brokers_of(args), resolve_options(args, os.environ, kafka), kafka)
     target: Target
     if args.view is not None:
         target = ViewSpec(args.view, codec_by_name(args.codec))
     else:
         add_python_path(args.python_path)
-        target = load_target(args.target)
+        target = load_target(args.target, config)
     if isinstance(target, GroupGraph):
-        hot_standby = args.hot_standby if args.hot_standby is not None else env_flag("PYGOKA_HOT_STANDBY")
-        options: dict[str, Any] = {
-            "state_dir": state_dir,
-            "group_instance_id": args.instance_id or os.environ.get("PYGOKA_INSTANCE_ID") or None,
-            "partitions": args.partitions if args.partitions is not None else env_int("PYGOKA_PARTITIONS", None),
-            "hot_standby": hot_standby,
-            "consumer_config": consumer_config,
-            "producer_config": producer_config,
-            "guarantee": guarantee_of(args),
-        }
-        max_outage = args.max_outage if args.max_outage is not None else env_float("PYGOKA_MAX_OUTAGE")
-        if max_outage is not None:
-            options["max_outage"] = max_outage
-        return Processor(brokers, target, **options)
+        return config.processor(target)
     if isinstance(target, ViewSpec):
-        view_options: dict[str, Any] = {"state_dir": state_dir, "consumer_config": consumer_config,
-                                        **target.options}
-        return View(brokers, target.table, target.codec, **view_options)
-    # A Processor or View built by the user's callable keeps its own configuration.
+        return config.view(target.table, target.codec, **target.options)
+    # A Processor or View built by the user's callable keeps its own configuration (a factory taking the
+    # RunConfig passes the resolved options on itself).
     return target
 
 

@@ -30,7 +30,7 @@ FULL_SPEC: dict[str, Any] = {
     "storage": {"size": "5Gi", "storageClassName": "fast"},
     "resources": {"requests": {"cpu": "250m", "memory": "256Mi"}},
     "env": [{"name": "LOG_FORMAT", "value": "json"}, {"name": "PYGOKA_HTTP_PORT", "value": "9999"}],
-    "hotStandby": True,
+    "options": {"hotStandby": True},
     "podTemplate": {
         "metadata": {"annotations": {"team": "data"}, "labels": {"app.kubernetes.io/name": "hijacked"}},
         "spec": {"nodeSelector": {"disk": "ssd"},
@@ -132,7 +132,8 @@ def test_default_spec_has_one_gib_no_secret_and_the_name_as_group() -> None:
     assert statefulset["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "1Gi"
     assert "storageClassName" not in statefulset["spec"]["volumeClaimTemplates"][0]["spec"]
     assert "PYGOKA_KAFKA_CONFIG_DIR" not in env_of(c)
-    assert env_of(c)["PYGOKA_HOT_STANDBY"] == "false"
+    # Options the spec leaves out keep the runtime's defaults: no variable at all.
+    assert "PYGOKA_HOT_STANDBY" not in env_of(c) and "PYGOKA_GUARANTEE" not in env_of(c)
     assert [v["name"] for v in statefulset["spec"]["template"]["spec"]["volumes"]] == ["tmp"]
 
 
@@ -217,10 +218,8 @@ def test_view_with_a_user_graph_and_table_topic() -> None:
 
 
 def test_guarantee_reaches_the_processor_pods() -> None:
-    """spec.guarantee is PYGOKA_GUARANTEE of `pygoka run`; at_least_once unless the spec says otherwise."""
-    default = processor_spec({"image": "i", "graph": "m:g", "partitions": 4})
-    assert env_of(container(processor_statefulset(OWNER, default, "b:9092")))["PYGOKA_GUARANTEE"] == "at_least_once"
-    exactly = processor_spec({**FULL_SPEC, "guarantee": "exactly_once"})
+    """spec.options.guarantee is PYGOKA_GUARANTEE of `pygoka run`, once."""
+    exactly = processor_spec({**FULL_SPEC, "options": {"guarantee": "exactly_once"}})
     c = container(processor_statefulset(OWNER, exactly, "b:9092"))
     assert env_of(c)["PYGOKA_GUARANTEE"] == "exactly_once"
     assert [e["name"] for e in c["env"]].count("PYGOKA_GUARANTEE") == 1

@@ -67,7 +67,7 @@ def test_processorgroup_contract() -> None:
     assert props["persist"]["default"] is True
     assert props["topicDeletionPolicy"] == {**props["topicDeletionPolicy"], "enum": ["Retain", "Delete"],
                                            "default": "Retain"}
-    assert props["guarantee"]["default"] == "at_least_once"
+    assert props["options"]["properties"]["guarantee"]["enum"] == ["at_least_once", "exactly_once"]
     assert props["httpPort"]["default"] == 8080
     assert props["storage"]["properties"]["size"]["default"] == "1Gi"
     assert props["podTemplate"]["x-kubernetes-preserve-unknown-fields"] is True

@@ -86,3 +86,9 @@ def test_redact_hides_secret_values_in_messages() -> None:
     message = 'Invalid value "hunter2-long" for sasl.password; user bob over SASL_SSL as app'
     assert redact(message, settings) == 'Invalid value "***" for sasl.password; user *** over *** as app'
     assert redact("nothing to hide", {}) == "nothing to hide"
+
+
+def test_the_table_is_planned_with_spec_table_config() -> None:
+    plan = plan_topics("pg", spec(inputs=["x"], tableConfig={"segment.ms": "60000"}))
+    (table,) = [t for t in plan if t.role == "table"]
+    assert table.config == {"segment.ms": "60000"}
