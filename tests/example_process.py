@@ -10,7 +10,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
+from helpers import ROOT
 
 EXAMPLES = ROOT / "examples"
 

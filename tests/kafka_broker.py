@@ -3,25 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
-
-#: Kafka runs scripts/kafka.sh commands ("start", "stop") on the test's own broker.
-Kafka = Callable[..., None]
-
-
-def free_port() -> int:
-    """free_port is a TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from helpers import ROOT, Kafka, free_port
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -24,7 +23,7 @@ import pytest
 import yaml
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
-from conftest import wait_until
+from helpers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S_SH = ROOT / "scripts" / "k8s.sh"
@@ -68,12 +67,6 @@ class Cluster:
             subprocess.CompletedProcess[str]:
         text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
         return self.kubectl("apply", "-n", namespace, "-f", "-", stdin=text, check=check)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 _STARTED: list[Cluster] = []

@@ -12,10 +12,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-PROC_MAIN = Path(__file__).resolve().parent / "proc_main.py"
+from helpers import FAST_REBALANCE
 
-#: FAST_REBALANCE makes a dead or leaving instance's partitions move within seconds.
-FAST_REBALANCE = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
+PROC_MAIN = Path(__file__).resolve().parent / "proc_main.py"
 
 
 class ProcError(AssertionError):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import Running, wait_until
+from helpers import Names, Start, wait_until
 from playwright.sync_api import sync_playwright
 from pygoka.web import MonitorServer
 from web_helpers import USERS, ClickApp, expected_counts, get_json
@@ -20,8 +18,8 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 CLICKS = [(USERS[i % 4], f"click-{i}") for i in range(10)]
 
 
-def test_monitor_page_shows_partitions_and_answers_queries(brokers: str, names: Callable[[str], str],
-                                                            tmp_path: Path, start: Callable[[Any], Running]) -> None:
+def test_monitor_page_shows_partitions_and_answers_queries(brokers: str, names: Names,
+                                                            tmp_path: Path, start: Start) -> None:
     """The page lists both partitions as running with their processed counts; the form returns a count."""
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run scripts/lib/chromium.sh"
     app = ClickApp(brokers, names("browser-group"), names("browser-clicks"))

@@ -11,14 +11,14 @@ import json
 import random
 import subprocess
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from compat.gobuild import build
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
-from conftest import Running, wait_until
+from helpers import Names, Start, wait_until
 from pygoka import Context, Emitter, Input, Persist, Processor, PygokaError, View, codec, define_group, group_table
 from pygoka.kafka.config import admin_config
 from pygoka.partitioner import partition_for
@@ -144,7 +144,7 @@ def click_counter(group: str, topic: str) -> Any:
 
 
 def run_pygoka_counter(brokers: str, group: str, topic: str, expected: Counter[str], state_dir: Path,
-                       start: Callable[[Any], Running]) -> None:
+                       start: Start) -> None:
     """run_pygoka_counter counts topic with pygoka until every key has its expected count, then stops."""
     processor = Processor(brokers, click_counter(group, topic), state_dir=state_dir,
                           consumer_config=CONSUMER_CONFIG)
@@ -162,7 +162,7 @@ def run_pygoka_counter(brokers: str, group: str, topic: str, expected: Counter[s
     running.stop()
 
 
-def test_partition_placement_matches_sarama_and_librdkafka(brokers: str, names: Callable[[str], str],
+def test_partition_placement_matches_sarama_and_librdkafka(brokers: str, names: Names,
                                                            gogoka: Path) -> None:
     seed = random.randrange(2**32)
     rng = random.Random(seed)
@@ -191,8 +191,8 @@ def test_partition_placement_matches_sarama_and_librdkafka(brokers: str, names: 
             assert len(set(ours)) > 1, "keys must spread over partitions for the check to mean anything"
 
 
-def test_go_emitter_feeds_pygoka_processor(brokers: str, names: Callable[[str], str], gogoka: Path,
-                                          state_dir: Path, start: Callable[[Any], Running]) -> None:
+def test_go_emitter_feeds_pygoka_processor(brokers: str, names: Names, gogoka: Path,
+                                          state_dir: Path, start: Start) -> None:
     topic, group = names("go-clicks"), names("py-counter")
     create_topics(brokers, streams=[topic], tables=[group_table(group)], partitions=8)
     stream = clicks(seed=2)
@@ -211,8 +211,8 @@ def test_go_emitter_feeds_pygoka_processor(brokers: str, names: Callable[[str], 
         key: str(n).encode("ascii") for key, n in expected.items()}
 
 
-def test_go_view_reads_pygoka_group_table(brokers: str, names: Callable[[str], str], gogoka: Path,
-                                          state_dir: Path, tmp_path: Path, start: Callable[[Any], Running]) -> None:
+def test_go_view_reads_pygoka_group_table(brokers: str, names: Names, gogoka: Path,
+                                          state_dir: Path, tmp_path: Path, start: Start) -> None:
     topic, group = names("py-clicks"), names("py-counter")
     create_topics(brokers, streams=[topic], tables=[group_table(group)], partitions=10)
     stream = clicks(seed=3)
@@ -233,7 +233,7 @@ def test_go_view_reads_pygoka_group_table(brokers: str, names: Callable[[str], s
     assert seen == {"values": {**expected, "never-clicked": None}}
 
 
-def test_pygoka_view_reads_go_processor_table(brokers: str, names: Callable[[str], str], gogoka: Path,
+def test_pygoka_view_reads_go_processor_table(brokers: str, names: Names, gogoka: Path,
                                               state_dir: Path, tmp_path: Path) -> None:
     topic, group = names("py-clicks"), names("go-counter")
     create_topics(brokers, streams=[topic], tables=[group_table(group)], partitions=8)
@@ -262,7 +262,7 @@ def test_pygoka_view_reads_go_processor_table(brokers: str, names: Callable[[str
         view.stop()
 
 
-def test_string_values_round_trip_both_ways(brokers: str, names: Callable[[str], str], gogoka: Path,
+def test_string_values_round_trip_both_ways(brokers: str, names: Names, gogoka: Path,
                                             state_dir: Path, tmp_path: Path) -> None:
     py_table, go_table = names("py-texts"), names("go-texts")
     create_topics(brokers, tables=[py_table, go_table], partitions=4)

@@ -10,14 +10,13 @@ import logging
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import Consumer, TopicPartition
-from conftest import Running, wait_until
+from helpers import Kafka, Names, Start, count, wait_until
 from procs import FAST_REBALANCE
 from pygoka import (
     Context,
@@ -37,16 +36,9 @@ from pygoka.topic_manager import KafkaTopicManager
 
 pytestmark = pytest.mark.kafka
 pytest_plugins = ["kafka_broker"]
-Kafka = Callable[..., None]
-Start = Callable[[Any], Running]
 
 OUTAGE_SECONDS = 20.0
 KEYS = [f"user-{n}" for n in range(20)]
-
-
-def count(ctx: Context, _msg: Any) -> None:
-    """count counts the clicks of each key in the group table."""
-    ctx.set_value((ctx.value() or 0) + 1)
 
 
 def counts(target: Processor | View) -> dict[str, Any]:
@@ -92,7 +84,7 @@ class Feed:
 @pytest.mark.timeout(360)
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
 def test_a_20_second_outage_while_messages_flow_loses_nothing(own_broker: tuple[str, Kafka],
-                                                              names: Callable[[str], str], tmp_path: Path,
+                                                              names: Names, tmp_path: Path,
                                                               start: Start, caplog: pytest.LogCaptureFixture,
                                                               guarantee: str) -> None:
     brokers, kafka = own_broker
@@ -151,7 +143,7 @@ def test_a_20_second_outage_while_messages_flow_loses_nothing(own_broker: tuple[
 
 @pytest.mark.timeout(240)
 @pytest.mark.parametrize("guarantee", ["at_least_once", "exactly_once"])
-def test_an_outage_longer_than_max_outage_fails_run(own_broker: tuple[str, Kafka], names: Callable[[str], str],
+def test_an_outage_longer_than_max_outage_fails_run(own_broker: tuple[str, Kafka], names: Names,
                                                     tmp_path: Path, start: Start, guarantee: str) -> None:
     brokers, kafka = own_broker
     clicks, group = names("clicks"), names("too-long")

@@ -13,14 +13,13 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka import ConsumerGroupTopicPartitions, TopicPartition
 from confluent_kafka.admin import AdminClient, OffsetSpec
-from conftest import wait_until
+from helpers import Names, wait_until
 from procs import FAST_REBALANCE, Proc
 from pygoka import Emitter, View, codec, group_table
 
@@ -100,7 +99,7 @@ def table_values(brokers: str, table: str, state_dir: Path) -> dict[str, int]:
     # A killed member's partitions move to the survivor (after the session timeout) and back.
     ("exactly_once", 3, "dynamic"),
 ])
-def test_sigkill_during_processing(brokers: str, names: Callable[[str], str], tmp_path: Path,
+def test_sigkill_during_processing(brokers: str, names: Names, tmp_path: Path,
                                    guarantee: str, kills: int, membership: str) -> None:
     topic, group = names("crash-clicks"), names(f"crash-{guarantee.replace('_', '-')}")
     seed = int(os.environ.get("PYGOKA_FAULT_SEED", random.randrange(1 << 30)))

@@ -15,13 +15,13 @@ import socket
 import subprocess
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from confluent_kafka.admin import AdminClient
-from conftest import wait_until
+from helpers import Kafka, Names, wait_until
 from operator_cluster import (
     K8S_SH,
     OPERATOR_NS,
@@ -38,8 +38,6 @@ from operator_cluster import (
 
 # own_broker: a broker of the test's own (tests/kafka_broker.py), stopped and restarted on its data.
 pytest_plugins = ["kafka_broker"]
-#: Kafka runs scripts/kafka.sh commands on that broker (kafka_broker.Kafka).
-Kafka = Callable[..., None]
 pytestmark = [pytest.mark.k8s, pytest.mark.kafka, pytest.mark.timeout(600)]
 #: HOLD is the operator's Kafka timeout while the gate holds its connections: far longer than the kill takes.
 HOLD = 120
@@ -170,7 +168,7 @@ def assert_single_children(cluster: Cluster, namespace: str, pg: dict[str, Any],
 
 def test_operator_killed_mid_reconcile_converges_after_restart(installed: Cluster, gate: KafkaGate, namespace: str,
                                                                brokers: str, tmp_path: Path,
-                                                               names: Callable[[str], str]) -> None:
+                                                               names: Names) -> None:
     """SIGKILL inside the create handler (nothing written yet), restart: topics, children and status converge,
     once each. Then SIGKILL inside an update handler (replicas 2 -> 3, a new input), restart: the update lands."""
     admin = AdminClient({"bootstrap.servers": brokers})
@@ -210,7 +208,7 @@ def test_operator_killed_mid_reconcile_converges_after_restart(installed: Cluste
 
 
 def test_api_server_restart_then_a_change_is_reconciled_by_the_same_process(
-        installed: Cluster, brokers: str, namespace: str, tmp_path: Path, names: Callable[[str], str]) -> None:
+        installed: Cluster, brokers: str, namespace: str, tmp_path: Path, names: Names) -> None:
     """kube-apiserver restarted (down 3 s) under a running operator: a scale and a new group applied afterwards
     are reconciled by the same operator process, which stayed healthy."""
     name, later = names("steady"), names("later")
@@ -236,7 +234,7 @@ def test_api_server_restart_then_a_change_is_reconciled_by_the_same_process(
 
 
 def test_broker_down_while_a_group_is_created(installed: Cluster, own_broker: tuple[str, Kafka], namespace: str,
-                                              tmp_path: Path, names: Callable[[str], str]) -> None:
+                                              tmp_path: Path, names: Names) -> None:
     """Broker stopped, group created: TopicsReady=Unknown/KafkaUnreachable naming the brokers, Degraded, an event,
     no StatefulSet. Broker started again (same data): topics, StatefulSet, TopicsReady=True without any touch."""
     address, kafka = own_broker

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +23,8 @@ import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import AlterConfigOpType, ConfigEntry, ConfigResource
-from conftest import Running, wait_until
-from pygoka import Context, Delivery, Emitter, Input, Persist, Processor, View, codec, define_group, group_table
+from helpers import Names, Start, count, wait_until
+from pygoka import Delivery, Emitter, Input, Persist, Processor, View, codec, define_group, group_table
 from pygoka.graph import GroupGraph
 from pygoka.kafka.config import admin_config, producer_config
 from pygoka.partitioner import partition_for
@@ -33,8 +33,6 @@ from pygoka.topic_manager import KafkaTopicManager
 
 pytestmark = pytest.mark.kafka
 
-Start = Callable[[Any], Running]
-Names = Callable[[str], str]
 
 PARTITIONS = 2
 INT64 = codec.Int64()
@@ -51,11 +49,6 @@ KEYS = [key for partition in range(PARTITIONS) for key in keys_on(partition, 4)]
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-
-
-def count(ctx: Context, _msg: Any) -> None:
-    """count counts the messages of each key in the group table."""
-    ctx.set_value((ctx.value() or 0) + 1)
 
 
 def topics(brokers: str, **table_config: str) -> KafkaTopicManager:

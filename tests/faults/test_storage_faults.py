@@ -25,9 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, Running, wait_until
+from helpers import ROOT, Names, Start, count, key_on, wait_until
 from pygoka import (
-    Context,
     Emitter,
     Input,
     Persist,
@@ -45,9 +44,6 @@ from pygoka.storage.rocksdb import RocksDBStorageBuilder
 from pygoka.topic_manager import KafkaTopicManager
 from rocksdict import AccessType, Options, Rdict
 
-Start = Callable[[Any], Running]
-Names = Callable[[str], str]
-
 PARTITIONS = 4
 #: DAMAGED is the partition whose store the tests damage.
 DAMAGED = 1
@@ -60,23 +56,9 @@ _OFFSET_KEY = b"table-offset"
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-def key_on(partition: int, prefix: str, index: int = 0) -> str:
-    """key_on is the index-th key with prefix that Goka's partitioner places on partition."""
-    found = (f"{prefix}-{i}" for i in range(100_000)
-             if partition_for(f"{prefix}-{i}".encode(), PARTITIONS) == partition)
-    for _ in range(index):
-        next(found)
-    return next(found)
-
-
 #: KEYS are three keys on every partition.
-KEYS = [key_on(p, "user", i) for p in range(PARTITIONS) for i in range(3)]
-MARKERS = {p: key_on(p, "marker") for p in range(PARTITIONS)}
-
-
-def count(ctx: Context, _msg: Any) -> None:
-    """count counts the messages of each key in the group table."""
-    ctx.set_value((ctx.value() or 0) + 1)
+KEYS = [key_on(p, PARTITIONS, "user-", i) for p in range(PARTITIONS) for i in range(3)]
+MARKERS = {p: key_on(p, PARTITIONS, "marker-") for p in range(PARTITIONS)}
 
 
 class Counting:

@@ -14,6 +14,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
+from helpers import Names
 from operator_cluster import (
     Cluster,
     Operator,
@@ -26,7 +27,7 @@ PARTITIONS = 4
 
 
 @pytest.fixture
-def namespace(installed: Cluster, names: Callable[[str], str]) -> str:
+def namespace(installed: Cluster, names: Names) -> str:
     name = names("as")
     installed.kubectl("create", "namespace", name)
     return name
@@ -59,7 +60,7 @@ def status(cluster: Cluster, namespace: str, name: str) -> Callable[[], Any]:
 
 def test_lag_scales_the_group_out_and_committing_it_scales_in(installed: Cluster, operator: Operator,
                                                                namespace: str, brokers: str,
-                                                               names: Callable[[str], str]) -> None:
+                                                               names: Names) -> None:
     """1000 messages of lag at 300/replica want 4 replicas, capped by maxReplicas to 3; drained, back to 1."""
     name, clicks = names("scaled"), names("clicks")
     input_topic(brokers, clicks, 1000)
@@ -94,7 +95,7 @@ def test_lag_scales_the_group_out_and_committing_it_scales_in(installed: Cluster
 
 def test_disabled_autoscaling_reports_lag_and_keeps_replicas(installed: Cluster, operator: Operator,
                                                              namespace: str, brokers: str,
-                                                             names: Callable[[str], str]) -> None:
+                                                             names: Names) -> None:
     """With autoscaling off the lag still reaches status.lag (the Lag printer column); kubectl scale rules."""
     name, clicks = names("manual"), names("clicks")
     input_topic(brokers, clicks, 40)

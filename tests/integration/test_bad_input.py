@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import Running, Seen, wait_until
+from helpers import Names, Running, Seen, Start, wait_until
 from pygoka import Context, Input, Output, ProcessingError, codec, define_group
 from pygoka.codec import Codec
 from test_delivery import PARTITIONS, committed, failure, processor
@@ -26,8 +26,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.kafka
 pytest_plugins = ["backends"]
 
-Start = Callable[[Any], Running]
-Names = Callable[[str], str]
 Record = tuple[bytes | None, bytes | None, list[tuple[str, bytes]] | None]
 
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
-from conftest import Running, wait_until
+from helpers import Names, Start, wait_until
 from pygoka import Emitter, View, codec, group_table
 
 FAST = ["--consumer-config", "session.timeout.ms=6000", "--consumer-config", "heartbeat.interval.ms=500"]
@@ -103,7 +103,7 @@ def cli(tmp_path: Path, brokers: str) -> Iterator[Callable[..., Cli]]:
 
 
 @pytest.fixture
-def module(tmp_path: Path, names: Callable[[str], str]) -> dict[str, str]:
+def module(tmp_path: Path, names: Names) -> dict[str, str]:
     """module writes the graph module clicks_graph.py into tmp_path and returns its topic/group names."""
     spec = {"topic": names("cli-clicks"), "group": names("cli-group"), "join": names("cli-join")}
     (tmp_path / "clicks_graph.py").write_text(textwrap.dedent(GRAPH_MODULE.format(**spec)))
@@ -134,7 +134,7 @@ def counts_are(view: View, expected: dict[str, int]) -> bool:
 
 def test_run_counts_stops_on_sigterm_and_restart_continues(
     brokers: str, cli: Callable[..., Cli], module: dict[str, str], tmp_path: Path,
-    start: Callable[[Any], Running],
+    start: Start,
 ) -> None:
     """run counts per key; SIGTERM exits 0 after committing; topics shows the lag; a restart counts on (B13, B14)."""
     topic, group = module["topic"], module["group"]
@@ -176,7 +176,7 @@ def test_run_counts_stops_on_sigterm_and_restart_continues(
 
 def test_run_exactly_once_from_the_environment(
     brokers: str, cli: Callable[..., Cli], module: dict[str, str], tmp_path: Path,
-    start: Callable[[Any], Running],
+    start: Start,
 ) -> None:
     """PYGOKA_GUARANTEE=exactly_once (what the operator sets) runs the group in transactions, per instance id."""
     topic, group = module["topic"], module["group"]
@@ -285,7 +285,7 @@ def test_graph_json_and_table(cli: Callable[..., Cli], module: dict[str, str]) -
 
 
 def test_run_view_serves_table_over_http(
-    brokers: str, cli: Callable[..., Cli], names: Callable[[str], str], tmp_path: Path,
+    brokers: str, cli: Callable[..., Cli], names: Names, tmp_path: Path,
 ) -> None:
     """run --view TABLE --codec int64 serves the table at /tables/TABLE/KEY, ready once recovered (B26)."""
     table = names("cli-table")
@@ -317,7 +317,7 @@ def _get(url: str) -> tuple[int, Any]:
 
 
 def test_demo_counts_clicks_until_sigterm(
-    cli: Callable[..., Cli], names: Callable[[str], str], tmp_path: Path,
+    cli: Callable[..., Cli], names: Names, tmp_path: Path,
 ) -> None:
     """demo emits clicks, counts them in RocksDB and prints the view's counts; SIGTERM ends it with 0 (B13, B26)."""
     child = cli("demo", "--topic", names("demo-click"), "--group", names("demo-group"), "--users", "2",

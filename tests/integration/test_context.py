@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Message, TopicPartition
-from conftest import Running, Seen, wait_until
+from helpers import FAST_REBALANCE, Names, Running, Seen, Start, wait_until
 from pygoka import (
     Context,
     Delivery,
@@ -36,11 +36,8 @@ pytestmark = pytest.mark.kafka
 # backend: every test runs on Kafka and on the Tester.
 pytest_plugins = ["backends"]
 
-Start = Callable[[Any], Running]
-Names = Callable[[str], str]
 
 PARTITIONS = 2
-FAST_REBALANCE = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
 
 
 # -- helpers ----------------------------------------------------------------------------------------

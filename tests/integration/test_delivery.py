@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from confluent_kafka import TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic  # type: ignore[attr-defined]
-from conftest import Running, Seen, wait_until
+from helpers import FAST_REBALANCE, Names, Running, Seen, Start, count, key_on, wait_until
 from pygoka import (
     Context,
     Delivery,
@@ -33,7 +33,6 @@ from pygoka import (
 )
 from pygoka.codec import Codec
 from pygoka.kafka.transport import Transport
-from pygoka.partitioner import partition_for
 from pygoka.storage import MemoryStorageBuilder
 
 if TYPE_CHECKING:
@@ -43,19 +42,11 @@ pytestmark = pytest.mark.kafka
 # backend: the tests run on Kafka and on the Tester.
 pytest_plugins = ["backends"]
 
-Start = Callable[[Any], Running]
-Names = Callable[[str], str]
 
 PARTITIONS = 2
-FAST_REBALANCE = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
 
 
 # -- helpers ----------------------------------------------------------------------------------------
-
-
-def key_on(partition: int, prefix: str = "key") -> str:
-    """key_on is a key that Goka's partitioner places on partition (of PARTITIONS)."""
-    return next(f"{prefix}{i}" for i in range(1000) if partition_for(f"{prefix}{i}".encode(), PARTITIONS) == partition)
 
 
 def emit_all(backend: Backend, topic: str, records: list[tuple[str, Any]],
@@ -100,11 +91,6 @@ def failure(running: Running) -> ProcessingError:
 def table_value(p: Processor, key: str) -> Any:
     """table_value is p.get(key) once p holds its partitions, None before (get raises until then)."""
     return p.get(key) if p.recovered() else None
-
-
-def count(ctx: Context, _msg: Any) -> None:
-    """count counts the messages of each key in the group table."""
-    ctx.set_value((ctx.value() or 0) + 1)
 
 
 # -- B7: commit after callback and acknowledgement ------------------------------------------------------
@@ -190,7 +176,7 @@ def test_b7_failed_produce_stops_the_processor_without_committing(
 
 def test_b8_deferred_commit_waits_for_done(backend: Backend, names: Names, state_dir: Path, start: Start) -> None:
     topic, group = names("in"), names("g")
-    held, probe = key_on(0), key_on(1)
+    held, probe = key_on(0, PARTITIONS), key_on(1, PARTITIONS)
     dones: list[Callable[..., None]] = []
     seen = Seen()
 
@@ -290,7 +276,7 @@ def test_b13_counting_then_stop_returns_normally(backend: Backend, names: Names,
 def test_b14_clean_restarts_do_not_count_twice(backend: Backend, names: Names, state_dir: Path, start: Start) -> None:
     topic, group = names("in"), names("g")
     keys = ["k0", "k1", "k2", "k3", "k4"]
-    probes = [key_on(partition, "probe") for partition in range(PARTITIONS)]
+    probes = [key_on(partition, PARTITIONS, "probe") for partition in range(PARTITIONS)]
     calls = Seen()
 
     def counting(ctx: Context, msg: Any) -> None:
@@ -329,7 +315,7 @@ def test_b29_the_stored_table_offset_is_the_last_update_of_each_partition(
     storage = MemoryStorageBuilder()
     p = processor(backend, graph, state_dir, storage_builder=storage)
     running = start(p)
-    keys = [key_on(partition, f"k{partition}-") for partition in range(PARTITIONS)] + ["x", "y", "z"]
+    keys = [key_on(partition, PARTITIONS, f"k{partition}-") for partition in range(PARTITIONS)] + ["x", "y", "z"]
     emit_all(backend, topic, [(keys[i % len(keys)], "m") for i in range(25)])
     wait_until(lambda: sum(table_value(p, key) or 0 for key in keys) == 25, message="25 counted")
     running.stop()
@@ -398,7 +384,7 @@ def test_messages_fetched_while_a_partition_recovers_are_processed_once_it_recov
 ) -> None:
     """Messages returned for a partition paused for recovery are processed after it, each once and in order."""
     topic, group = names("in"), names("g")
-    keys = [key_on(partition, f"k{partition}-") for partition in range(PARTITIONS)]
+    keys = [key_on(partition, PARTITIONS, f"k{partition}-") for partition in range(PARTITIONS)]
     graph = define_group(group, Input(topic, codec.String(), count), Persist(codec.Int64()))
     first = start(processor(backend, graph, state_dir / "first"))
     emit_all(backend, topic, [(key, "m") for key in keys for _ in range(10)])

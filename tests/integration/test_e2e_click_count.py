@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_until
+from helpers import Names, wait_until
 from operator_cluster import (
     Cluster,
     Operator,
@@ -109,7 +109,7 @@ def view(name: str, group: str) -> dict[str, Any]:
 
 
 def test_click_count_through_the_operator(installed: Cluster, operator: Operator, brokers: str, tmp_path: Path,
-                                          names: Callable[[str], str]) -> None:
+                                          names: Names) -> None:
     """100,000 clicks over 1,000 users: the View served by the operator's pods answers every count exactly."""
     group, clicks, namespace = names("clicks"), names("user-clicks"), names("e2e")
     installed.kubectl("create", "namespace", namespace)
@@ -134,7 +134,7 @@ def test_click_count_through_the_operator(installed: Cluster, operator: Operator
 
 
 def test_a_lag_burst_scales_out_and_draining_scales_back_in(installed: Cluster, operator: Operator, brokers: str,
-                                                           tmp_path: Path, names: Callable[[str], str]) -> None:
+                                                           tmp_path: Path, names: Names) -> None:
     """20,000 preloaded clicks at 5,000/replica scale the group 1 -> 4; the pods drain them, it returns to 1."""
     group, clicks, namespace = names("burst"), names("user-clicks"), names("e2e")
     installed.kubectl("create", "namespace", namespace)

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_until
+from helpers import Names, wait_until
 from operator_cluster import (
     Cluster,
     Operator,
@@ -244,7 +244,7 @@ def drain_and_check(installed: Cluster, runner: PodRunner, namespace: str, group
 
 @pytest.fixture
 def setup(installed: Cluster, operator: Operator, tmp_path: Path,
-          names: Callable[[str], str]) -> Iterator[tuple[PodRunner, str, str, str, str]]:
+          names: Names) -> Iterator[tuple[PodRunner, str, str, str, str]]:
     """setup is a namespace with a running pod runner, and the group, input topic and graph names."""
     group, clicks, namespace = names("scale"), names("user-clicks"), names("e2e")
     installed.kubectl("create", "namespace", namespace)

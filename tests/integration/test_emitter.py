@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import pytest
 from confluent_kafka import Consumer, TopicPartition
+from helpers import Names
 from pygoka import CodecError, Delivery, Emitter, EmitterClosedError, codec
 from pygoka.partitioner import partition_for
 
@@ -21,7 +20,7 @@ def _count_records(brokers: str, topic: str, partitions: int) -> int:
         consumer.close()
 
 
-def test_emit_places_keys_like_goka_and_reports_the_delivery(brokers: str, names: Callable[[str], str]) -> None:
+def test_emit_places_keys_like_goka_and_reports_the_delivery(brokers: str, names: Names) -> None:
     """emit_sync returns where the record went: the partition Go Goka's hash partitioner picks."""
     topic = names("emits")
     with Emitter(brokers, topic, codec.String(), partitions=6) as emitter:
@@ -33,7 +32,7 @@ def test_emit_places_keys_like_goka_and_reports_the_delivery(brokers: str, names
         assert delivery.offset >= 0
 
 
-def test_finish_waits_for_every_pending_emit(brokers: str, names: Callable[[str], str]) -> None:
+def test_finish_waits_for_every_pending_emit(brokers: str, names: Names) -> None:
     """finish() returns only once every asynchronous emit was delivered (B28)."""
     topic = names("pending")
     emitter = Emitter(brokers, topic, codec.Int64(), partitions=3)
@@ -44,7 +43,7 @@ def test_finish_waits_for_every_pending_emit(brokers: str, names: Callable[[str]
     assert _count_records(brokers, topic, 3) == 2000
 
 
-def test_emit_after_finish_raises(brokers: str, names: Callable[[str], str]) -> None:
+def test_emit_after_finish_raises(brokers: str, names: Names) -> None:
     """After finish(), emit and emit_sync raise EmitterClosedError (B28); finish() twice is harmless."""
     emitter = Emitter(brokers, names("closed"), codec.String(), partitions=1)
     emitter.emit_sync("a", "x")
@@ -56,7 +55,7 @@ def test_emit_after_finish_raises(brokers: str, names: Callable[[str], str]) -> 
         emitter.emit_sync("a", "y")
 
 
-def test_encode_errors_raise_at_once_and_send_nothing(brokers: str, names: Callable[[str], str]) -> None:
+def test_encode_errors_raise_at_once_and_send_nothing(brokers: str, names: Names) -> None:
     """A value the codec cannot encode raises CodecError from emit itself, naming the codec (B28)."""
     topic = names("bad-values")
     with Emitter(brokers, topic, codec.Int64(), partitions=2) as emitter:
@@ -68,7 +67,7 @@ def test_encode_errors_raise_at_once_and_send_nothing(brokers: str, names: Calla
     assert _count_records(brokers, topic, 2) == 1
 
 
-def test_none_value_is_a_tombstone(brokers: str, names: Callable[[str], str]) -> None:
+def test_none_value_is_a_tombstone(brokers: str, names: Names) -> None:
     """Emitting None produces a record with a null value (a tombstone), as Goka's emitter does."""
     topic = names("tombstones")
     with Emitter(brokers, topic, codec.String(), partitions=1) as emitter:

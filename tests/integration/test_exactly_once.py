@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from confluent_kafka import KafkaError, KafkaException, Producer, TopicPartition
-from conftest import Running, wait_until
+from helpers import Names, Running, Start, count, wait_until
 from procs import FAST_REBALANCE
 from pygoka import (
     CallbackError,
@@ -42,16 +42,9 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.kafka
 pytest_plugins = ["backends"]
 
-Start = Callable[[Any], Running]
-Names = Callable[[str], str]
 PARTITIONS = 2
 EXACTLY_ONCE: dict[str, Any] = {"guarantee": "exactly_once", "commit_interval": 0.2, "default_partitions": PARTITIONS,
                                 "consumer_config": dict(FAST_REBALANCE)}
-
-
-def count(ctx: Context, _msg: Any) -> None:
-    """count counts the messages of each key in the group table."""
-    ctx.set_value((ctx.value() or 0) + 1)
 
 
 def count_and_forward(output: str) -> Callable[[Context, Any], None]:

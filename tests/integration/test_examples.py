@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
 from example_process import ExampleProcess
+from helpers import Names, wait_until
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def run_example() -> Iterator[Callable[[str, list[str], str], ExampleProcess]]:
 
 
 def test_simplest_counts_messages_per_key_across_runs(
-    brokers: str, names: Callable[[str], str], state_dir: Path,
+    brokers: str, names: Names, state_dir: Path,
     run_example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """1-simplest prints counter 1..3, and a second run continues from the stored count (B13, B14)."""
@@ -52,7 +52,7 @@ def test_simplest_counts_messages_per_key_across_runs(
 
 
 def test_simplest_stops_after_duration(
-    brokers: str, names: Callable[[str], str], state_dir: Path,
+    brokers: str, names: Names, state_dir: Path,
     run_example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """1-simplest with only --duration emits until the time is up, then exits once all were counted."""
@@ -80,7 +80,7 @@ def _get_json(url: str) -> tuple[int, object]:
 
 
 def test_clicks_view_serves_counts_over_http(
-    brokers: str, names: Callable[[str], str], state_dir: Path,
+    brokers: str, names: Names, state_dir: Path,
     run_example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """2-clicks counts 20 clicks of 4 users in RocksDB; its view prints and serves 5 per user (B26)."""

@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, wait_until
 from example_process import EXAMPLES, ExampleProcess
+from helpers import ROOT, Names, wait_until
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ class Messaging:
 
 
 def test_messaging_filters_translates_and_blocks_spammers(
-    brokers: str, names: Callable[[str], str], state_dir: Path,
+    brokers: str, names: Names, state_dir: Path,
     example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """3-messaging: translations (Lookup) apply, blocked users (Join) are dropped until unblocked, and the
@@ -161,7 +161,7 @@ def test_tester_examples_pass() -> None:
 # -- 5-multiple ------------------------------------------------------------------------------------------------
 
 def test_multiple_instances_share_the_partitions(
-    brokers: str, names: Callable[[str], str], state_dir: Path,
+    brokers: str, names: Names, state_dir: Path,
     example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """5-multiple: two instance processes split four partitions, every click is counted once, monitors are ready."""
@@ -183,7 +183,7 @@ def test_multiple_instances_share_the_partitions(
 # -- 6-reconnecting-view ---------------------------------------------------------------------------------------
 
 def test_reconnecting_view_prints_values(
-    brokers: str, names: Callable[[str], str], example: Callable[[str, list[str], str], ExampleProcess],
+    brokers: str, names: Names, example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """6-reconnecting-view: the view recovers and prints the counters the emitter keeps raising."""
     running = example("6-reconnecting-view/main.py", [
@@ -201,14 +201,14 @@ def test_reconnecting_view_prints_values(
 
 # -- 9-defer-commit --------------------------------------------------------------------------------------------
 
-def _defer_commit_args(names: Callable[[str], str]) -> list[str]:
+def _defer_commit_args(names: Names) -> list[str]:
     return ["--input", names("input-topic"), "--forward", names("forward-topic"),
             "--forwarder-group", names("forwarder"), "--consumer-group", names("consumer"),
             "--interval", "0.05", "--partitions", "2"]
 
 
 def test_defer_commit_commits_after_the_side_effect(
-    brokers: str, names: Callable[[str], str], example: Callable[[str, list[str], str], ExampleProcess],
+    brokers: str, names: Names, example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """9-defer-commit: every message is forwarded by the pool and committed once its done() was called (B8)."""
     running = example("9-defer-commit/main.py", [*_defer_commit_args(names), "--messages", "5"], brokers)
@@ -218,7 +218,7 @@ def test_defer_commit_commits_after_the_side_effect(
 
 
 def test_defer_commit_without_done_commits_nothing(
-    brokers: str, names: Callable[[str], str], example: Callable[[str, list[str], str], ExampleProcess],
+    brokers: str, names: Names, example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """9-defer-commit --no-commit: forwarded, but with done() never called nothing is committed (B8)."""
     running = example("9-defer-commit/main.py", [*_defer_commit_args(names), "--messages", "3", "--no-commit"],
@@ -231,7 +231,7 @@ def test_defer_commit_without_done_commits_nothing(
 # -- 10-visit --------------------------------------------------------------------------------------------------
 
 def test_visit_resets_all_counters(
-    brokers: str, names: Callable[[str], str], state_dir: Path,
+    brokers: str, names: Names, state_dir: Path,
     example: Callable[[str, list[str], str], ExampleProcess],
 ) -> None:
     """10-visit: visit_all's visitor sets every counter to 0; counting then starts over from there."""

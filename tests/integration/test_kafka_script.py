@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
-from conftest import ROOT
+from helpers import ROOT
 from kafka_broker import free_port
 
 pytestmark = pytest.mark.kafka

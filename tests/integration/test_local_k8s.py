@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import textwrap
 import uuid
@@ -20,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_until
+from helpers import free_port, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S_SH = ROOT / "scripts" / "k8s.sh"
@@ -132,13 +131,6 @@ class Cluster:
                 return None
             raise AssertionError(f"kubectl get {' '.join(args)} failed: {result.stderr}")
         return json.loads(result.stdout)
-
-
-def free_port() -> int:
-    """free_port returns a loopback port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

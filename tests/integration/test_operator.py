@@ -12,13 +12,12 @@ import re
 import textwrap
 import urllib.request
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
-from conftest import wait_until
+from helpers import Names, wait_until
 from operator_cluster import (
     CHART,
     INTERVAL,
@@ -52,7 +51,7 @@ def admin(brokers: str) -> AdminClient:
 
 
 def test_namespaced_install_reconciles_only_its_namespace(installed: Cluster, brokers: str, tmp_path: Path,
-                                                          names: Callable[[str], str]) -> None:
+                                                          names: Names) -> None:
     """rbac.clusterWide=false: Roles only in watchNamespaces; the operator run with that ServiceAccount reconciles
     a ProcessorGroup there and may not touch StatefulSets elsewhere.
 
@@ -107,7 +106,7 @@ def test_operator_health_and_chart_rbac(installed: Cluster, operator: Operator) 
 
 
 def test_processor_group_children_topics_and_status(installed: Cluster, operator: Operator, namespace: str,
-                                                    admin: AdminClient, names: Callable[[str], str]) -> None:
+                                                    admin: AdminClient, names: Names) -> None:
     """A ProcessorGroup gets its topics (input + compacted table), headless Service, StatefulSet, PDB, status."""
     name, clicks = names("clicks"), names("user-clicks")
     installed.kubectl("create", "secret", "generic", "kafka", "-n", namespace, "--from-literal=client.id=pygoka-op")
@@ -152,7 +151,7 @@ def test_processor_group_children_topics_and_status(installed: Cluster, operator
 
 
 def test_scale_subresource_and_statefulset_follows_the_group(installed: Cluster, operator: Operator,
-                                                             namespace: str, names: Callable[[str], str]) -> None:
+                                                             namespace: str, names: Names) -> None:
     """`kubectl scale pg` changes the StatefulSet; scaling the StatefulSet directly is reverted."""
     name = names("scaled")
     installed.apply(namespace, processor_group(name, inputs=[names("in")]))
@@ -172,7 +171,7 @@ def test_scale_subresource_and_statefulset_follows_the_group(installed: Cluster,
     assert rejected.returncode != 0 and "replicas must be <= partitions" in rejected.stderr
 
 
-def test_cel_rules_reject_invalid_changes(installed: Cluster, namespace: str, names: Callable[[str], str]) -> None:
+def test_cel_rules_reject_invalid_changes(installed: Cluster, namespace: str, names: Names) -> None:
     """The schema rejects replicas > partitions, fewer partitions, a new group and a View with table and group."""
     name = names("cel")
     too_many = installed.apply(namespace, processor_group(name, replicas=5), check=False)
@@ -190,7 +189,7 @@ def test_cel_rules_reject_invalid_changes(installed: Cluster, namespace: str, na
 
 
 def test_copartitioning_break_blocks_the_statefulset(installed: Cluster, operator: Operator, namespace: str,
-                                                     admin: AdminClient, names: Callable[[str], str]) -> None:
+                                                     admin: AdminClient, names: Names) -> None:
     """An existing input with 2 partitions for a 4-partition group: TopicsReady=False naming it; no pods."""
     name, narrow = names("broken"), names("narrow")
     admin.create_topics([NewTopic(narrow, num_partitions=2, replication_factor=1)])[narrow].result(timeout=30)
@@ -207,7 +206,7 @@ def test_copartitioning_break_blocks_the_statefulset(installed: Cluster, operato
 
 
 def test_spec_change_rolls_the_statefulset(installed: Cluster, operator: Operator, namespace: str,
-                                           names: Callable[[str], str]) -> None:
+                                           names: Names) -> None:
     """A new image, env and podTemplate reach the StatefulSet's pod template."""
     name = names("roll")
     installed.apply(namespace, processor_group(name))
@@ -223,7 +222,7 @@ def test_spec_change_rolls_the_statefulset(installed: Cluster, operator: Operato
     assert pod_spec["nodeSelector"] == {"disk": "ssd"}
 
 
-def test_view_children(installed: Cluster, operator: Operator, namespace: str, names: Callable[[str], str]) -> None:
+def test_view_children(installed: Cluster, operator: Operator, namespace: str, names: Names) -> None:
     """A View gets a StatefulSet running the built-in query server and its query Service."""
     name = names("counts")
     view = textwrap.dedent(f"""
@@ -254,7 +253,7 @@ def test_view_children(installed: Cluster, operator: Operator, namespace: str, n
 
 @pytest.mark.parametrize("policy", ["Delete", "Retain"])
 def test_deletion_honours_topic_deletion_policy(installed: Cluster, operator: Operator, namespace: str,
-                                                admin: AdminClient, names: Callable[[str], str], policy: str) -> None:
+                                                admin: AdminClient, names: Names, policy: str) -> None:
     """Deleting a ProcessorGroup removes its table and loop topics only under Delete; inputs always stay."""
     name, source = names("gone"), names("source")
     installed.apply(namespace, processor_group(name, inputs=[source], loop=True, topicDeletionPolicy=policy))
@@ -276,14 +275,14 @@ def test_deletion_honours_topic_deletion_policy(installed: Cluster, operator: Op
 
 
 def test_schema_rejects_a_graph_without_module_and_attribute(installed: Cluster, namespace: str,
-                                                             names: Callable[[str], str]) -> None:
+                                                             names: Names) -> None:
     """spec.graph must be module:attr; the API server refuses anything else before the operator sees it."""
     rejected = installed.apply(namespace, processor_group(names("nograph"), graph="click_count"), check=False)
     assert rejected.returncode != 0 and "spec.graph" in rejected.stderr
 
 
 def test_specs_the_schema_cannot_catch_are_reported_not_fatal(installed: Cluster, operator: Operator,
-                                                              namespace: str, names: Callable[[str], str]) -> None:
+                                                              namespace: str, names: Names) -> None:
     """Unreachable Kafka and resources the API server refuses: conditions and events say why, the operator
     keeps running and reconciles a valid ProcessorGroup in the meantime."""
     closed = f"127.0.0.1:{free_port()}"

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 from crd_cases import RULE_CASES, SPECS, Case, fields, rule_messages, schema_cases
+from helpers import Names
 from operator_cluster import Cluster, Operator, condition, healthz, processor_group, wait_for
 
 pytestmark = [pytest.mark.k8s, pytest.mark.kafka, pytest.mark.timeout(900)]
@@ -98,7 +98,7 @@ def blocked(cluster: Cluster, namespace: str, name: str, text: str) -> Any:
 
 
 def test_operator_survives_and_reports_what_only_it_can_judge(installed: Cluster, operator: Operator,
-                                                             namespace: str, names: Callable[[str], str]) -> None:
+                                                             namespace: str, names: Names) -> None:
     """After every refused resource above the operator is healthy; free-form fields the API server refuses in the
     StatefulSet are reported (Degraded/ReconcileBlocked naming the field) and a valid group still reconciles."""
     for key, (extra, _) in REPORTED.items():

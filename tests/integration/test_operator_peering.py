@@ -8,12 +8,11 @@ leader's keep-alive lifetime has passed and reconciles a ProcessorGroup created 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import wait_until
+from helpers import Names, wait_until
 from operator_cluster import (
     CHART,
     Cluster,
@@ -33,7 +32,7 @@ def peers(cluster: Cluster, peering: str) -> dict[str, Any]:
 
 
 def test_one_replica_leads_and_a_follower_takes_over(installed: Cluster, brokers: str, tmp_path: Path,
-                                                      names: Callable[[str], str]) -> None:
+                                                      names: Names) -> None:
     """Only the leader reconciles; after it is killed the follower resumes and reconciles a new group."""
     namespace, release, peering = names("peered"), names("ha"), names("peering")
     installed.kubectl("create", "namespace", namespace)

@@ -14,10 +14,11 @@ import os
 import subprocess
 import sys
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import Names
 from operator_cluster import (
     INTERVAL,
     OPERATOR_NS,
@@ -85,7 +86,7 @@ def test_no_role_exits_naming_every_missing_permission(installed: Cluster, names
 
 
 def test_one_rule_missing_exits_naming_only_it(installed: Cluster, namespace: str, tmp_path: Path,
-                                               names: Callable[[str], str]) -> None:
+                                               names: Names) -> None:
     """The chart's ClusterRole without its Secrets rule: exit 1 naming exactly `get secrets`."""
     chart_role = installed.get("clusterrole", RELEASE)
     rules = [rule for rule in chart_role["rules"] if rule["resources"] != ["secrets"]]
@@ -118,7 +119,7 @@ def leaks(text: str, secrets: list[str]) -> list[str]:
 
 
 def test_kafka_secret_never_leaks(installed: Cluster, brokers: str, namespace: str, tmp_path: Path,
-                                  names: Callable[[str], str]) -> None:
+                                  names: Names) -> None:
     """SASL settings from a Secret: the pods mount it; the operator (DEBUG log) reconciles with it and with a
     Secret whose setting librdkafka refuses and echoes; no value shows in logs, events, status or StatefulSets."""
     tag = uuid.uuid4().hex[:10]

@@ -19,7 +19,7 @@ import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
-from conftest import Running, wait_until
+from helpers import Kafka, Names, Start, wait_until
 from procs import FAST_REBALANCE, Proc
 from pygoka import (
     Context,
@@ -51,10 +51,6 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.kafka
 # own_broker: a broker of a test's own; backend: Kafka or the Tester (B19 runs on both).
 pytest_plugins = ["kafka_broker", "backends"]
-#: Kafka runs scripts/kafka.sh commands on that broker (kafka_broker.Kafka).
-Kafka = Callable[..., None]
-
-Start = Callable[[Any], Running]
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -135,7 +131,7 @@ def procs(brokers: str, tmp_path: Path) -> Iterator[Callable[..., Proc]]:
 
 
 def test_b18_partitions_move_between_instances_with_their_state(
-        brokers: str, names: Callable[[str], str], procs: Callable[..., Proc]) -> None:
+        brokers: str, names: Names, procs: Callable[..., Proc]) -> None:
     """B18: 20 partitions on one instance, 10/10 on two, 20 again on the survivor with the other's state."""
     clicks, group = names("clicks"), names("b18")
     manager(brokers).ensure_stream(clicks, 20)
@@ -167,7 +163,7 @@ def test_b18_partitions_move_between_instances_with_their_state(
 
 
 def test_b23_instances_own_the_same_partition_numbers_of_every_topic(
-        brokers: str, names: Callable[[str], str], procs: Callable[..., Proc]) -> None:
+        brokers: str, names: Names, procs: Callable[..., Proc]) -> None:
     """B23: 3 instances over 6 partitions own the same numbers of both inputs, the join and the group table."""
     first, second, joined, group = names("first"), names("second"), names("joined"), names("b23")
     topics = manager(brokers)
@@ -200,7 +196,7 @@ def test_b23_instances_own_the_same_partition_numbers_of_every_topic(
 
 
 def test_b16_hot_standby_follows_every_partition_but_processes_its_own(
-        brokers: str, names: Callable[[str], str], procs: Callable[..., Proc]) -> None:
+        brokers: str, names: Names, procs: Callable[..., Proc]) -> None:
     """B16: a hot standby instance keeps all table partitions current, with only its own active."""
     clicks, group = names("clicks"), names("b16")
     manager(brokers).ensure_stream(clicks, 6)
@@ -225,7 +221,7 @@ def test_b16_hot_standby_follows_every_partition_but_processes_its_own(
 
 
 def test_b20_visit_all_visits_the_keys_of_the_active_partitions(
-        brokers: str, names: Callable[[str], str], procs: Callable[..., Proc], state_dir: Path,
+        brokers: str, names: Names, procs: Callable[..., Proc], state_dir: Path,
         start: Start) -> None:
     """B20: visit_all runs the visitor on every key of this instance's active partitions; it sets and emits."""
     clicks, out, group = names("clicks"), names("resets"), names("b20")
@@ -302,7 +298,7 @@ def read_all(brokers: str, topic: str, expected: int, timeout: float = 30.0) -> 
 
 
 def test_b19_sum_over_several_inputs_with_sync_and_async_emits(
-        backend: Backend, names: Callable[[str], str], state_dir: Path, tmp_path: Path, start: Start) -> None:
+        backend: Backend, names: Names, state_dir: Path, tmp_path: Path, start: Start) -> None:
     """B19: random sync and async emits to three inputs; processor.get and view.get equal each key's sum."""
     topics, group = [names(f"numbers{i}") for i in range(3)], names("b19")
 
@@ -341,7 +337,7 @@ def test_b19_sum_over_several_inputs_with_sync_and_async_emits(
 
 
 def test_b24_join_must_be_copartitioned_lookup_need_not(
-        brokers: str, names: Callable[[str], str], state_dir: Path, start: Start) -> None:
+        brokers: str, names: Names, state_dir: Path, start: Start) -> None:
     """B24: a Join table with another partition count fails at start naming both counts; a Lookup works."""
     clicks, joined, looked_up = names("clicks"), names("joined"), names("looked")
     topics = manager(brokers)
@@ -383,7 +379,7 @@ def topic_config(brokers: str, topic: str, name: str) -> str:
     return value
 
 
-def test_b25_topic_manager_policies_and_partition_counts(brokers: str, names: Callable[[str], str]) -> None:
+def test_b25_topic_manager_policies_and_partition_counts(brokers: str, names: Names) -> None:
     """B25: tables are compacted, streams use delete; count mismatches of existing topics are reported."""
     topics = manager(brokers)
     table, stream = names("table"), names("stream")
@@ -406,7 +402,7 @@ def test_b25_topic_manager_policies_and_partition_counts(brokers: str, names: Ca
 
 
 def test_b26_view_get_before_start_missing_keys_and_recovered(
-        brokers: str, names: Callable[[str], str], tmp_path: Path) -> None:
+        brokers: str, names: Names, tmp_path: Path) -> None:
     """B26: get before start fails, a missing key is None, recovered() only once all preloaded data is in."""
     table = names("table")
     manager(brokers).ensure_table(table, 4)
@@ -429,7 +425,7 @@ def test_b26_view_get_before_start_missing_keys_and_recovered(
         view.get("k1")
 
 
-def table_with(brokers: str, names: Callable[[str], str], records: list[tuple[bytes, bytes]],
+def table_with(brokers: str, names: Names, records: list[tuple[bytes, bytes]],
                policy: str = "compact") -> str:
     """table_with is a new one-partition table topic holding records at offsets 0.. in order."""
     topic = names("table")
@@ -455,7 +451,7 @@ def preset(builder: MemoryStorageBuilder, topic: str, data: dict[bytes, bytes], 
     builder(topic, 0).write(data.items(), offset)
 
 
-def test_b29_view_recovery_starts_after_the_stored_offset(brokers: str, names: Callable[[str], str]) -> None:
+def test_b29_view_recovery_starts_after_the_stored_offset(brokers: str, names: Names) -> None:
     """B29: a stored offset of 4 makes recovery read from offset 5: records 0..4 are not applied again."""
     records = [(b"old", f"old{i}".encode()) for i in range(5)] + [(b"new", f"new{i}".encode()) for i in range(5, 10)]
     topic = table_with(brokers, names, records)
@@ -470,7 +466,7 @@ def test_b29_view_recovery_starts_after_the_stored_offset(brokers: str, names: C
 
 
 def test_b29_stored_offset_at_or_past_the_end_counts_as_recovered(
-        brokers: str, names: Callable[[str], str]) -> None:
+        brokers: str, names: Names) -> None:
     """B29: a stored offset at the last record, or past the end, is recovered without re-reading the topic."""
     topic = table_with(brokers, names, [(b"a", f"a{i}".encode()) for i in range(10)])
     for stored in (9, 50):
@@ -488,7 +484,7 @@ def test_b29_stored_offset_at_or_past_the_end_counts_as_recovered(
 
 
 def test_b29_stored_offset_below_the_low_watermark_still_recovers(
-        brokers: str, names: Callable[[str], str]) -> None:
+        brokers: str, names: Names) -> None:
     """B29: when Kafka deleted the records after the stored offset, recovery starts at the oldest one left."""
     topic = table_with(brokers, names, [(f"k{i}".encode(), f"v{i}".encode()) for i in range(10)], policy="delete")
     admin = AdminClient({"bootstrap.servers": brokers})
@@ -505,7 +501,7 @@ def test_b29_stored_offset_below_the_low_watermark_still_recovers(
 
 
 def test_b29_processor_resumes_from_its_stored_offset(
-        brokers: str, names: Callable[[str], str], state_dir: Path, start: Start) -> None:
+        brokers: str, names: Names, state_dir: Path, start: Start) -> None:
     """B29: a restarted processor reads only the table records after its stored offset."""
     clicks, group = names("clicks"), names("b29")
     manager(brokers).ensure_stream(clicks, 1)
@@ -548,7 +544,7 @@ def test_b29_processor_resumes_from_its_stored_offset(
 
 
 def test_b27_view_serves_through_a_broker_outage_and_catches_up(
-        own_broker: tuple[str, Kafka], names: Callable[[str], str], tmp_path: Path) -> None:
+        own_broker: tuple[str, Kafka], names: Names, tmp_path: Path) -> None:
     """B27: a view keeps its last values while Kafka is down and is current again after it returns."""
     brokers, kafka = own_broker
     table = names("table")

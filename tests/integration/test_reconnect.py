@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from conftest import Running, wait_until
+from helpers import FAST_REBALANCE, Kafka, Names, Start, count, wait_until
 from pygoka import Context, Emitter, Input, Persist, ProcessingError, Processor, View, codec, define_group, group_table
 from pygoka.kafka.config import admin_config
 from pygoka.topic_manager import KafkaTopicManager
@@ -24,17 +24,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.kafka
 # own_broker: a broker of a test's own; backend: Kafka or the Tester.
 pytest_plugins = ["kafka_broker", "backends"]
-#: Kafka runs scripts/kafka.sh commands on that broker (kafka_broker.Kafka).
-Kafka = Callable[..., None]
 
-Start = Callable[[Any], Running]
-FAST_REBALANCE = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
 OUTAGE_SECONDS = 10.0
-
-
-def count(ctx: Context, _msg: Any) -> None:
-    """count counts the clicks of each key in the group table."""
-    ctx.set_value((ctx.value() or 0) + 1)
 
 
 def counts_are(target: Processor | View, expected: dict[str, int]) -> Callable[[], bool]:
@@ -47,7 +38,7 @@ def counts_are(target: Processor | View, expected: dict[str, int]) -> Callable[[
     return check
 
 
-def test_processor_reconnects_after_a_broker_outage(own_broker: tuple[str, Kafka], names: Callable[[str], str],
+def test_processor_reconnects_after_a_broker_outage(own_broker: tuple[str, Kafka], names: Names,
                                                     tmp_path: Path, start: Start) -> None:
     """The processor and a view outlive a broker outage; emits queued during it are counted exactly once."""
     brokers, kafka = own_broker
@@ -101,7 +92,7 @@ def test_processor_reconnects_after_a_broker_outage(own_broker: tuple[str, Kafka
     running.stop()
 
 
-def test_run_can_be_called_again_after_a_failure(backend: Backend, names: Callable[[str], str], tmp_path: Path,
+def test_run_can_be_called_again_after_a_failure(backend: Backend, names: Names, tmp_path: Path,
                                                  start: Start) -> None:
     """A processor whose run() raised ProcessingError runs again once the cause is fixed, and continues."""
     clicks, group = names("clicks"), names("rerun")

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import Names, key_on
 from procs import Proc
 from pygoka import Emitter, codec, group_table
 from pygoka.kafka.config import admin_config
@@ -26,11 +27,6 @@ PARTITIONS = 4
 STATIC = {"session.timeout.ms": 10000, "heartbeat.interval.ms": 500}
 #: MARKER is a count no table record holds: re-reading the table topic would overwrite it.
 MARKER = 1000
-
-
-def key_on(partition: int) -> str:
-    """key_on is a key Goka's partitioner places on partition (of PARTITIONS)."""
-    return next(f"user-{i}" for i in range(1000) if partition_for(f"user-{i}".encode(), PARTITIONS) == partition)
 
 
 def assignments(proc: Proc) -> list[str]:
@@ -59,11 +55,11 @@ def instances(brokers: str, tmp_path: Path) -> Iterator[Callable[..., Proc]]:
 
 
 def test_quick_restart_with_the_same_instance_id_keeps_partitions_and_state(
-        brokers: str, names: Callable[[str], str], instances: Callable[..., Proc]) -> None:
+        brokers: str, names: Names, instances: Callable[..., Proc]) -> None:
     """A restarted static member gets its partitions back, the other never sees a rebalance, state is reused."""
     clicks, group = names("clicks"), names("static")
     KafkaTopicManager(admin_config(brokers)).ensure_stream(clicks, PARTITIONS)
-    keys = [key_on(partition) for partition in range(PARTITIONS)]
+    keys = [key_on(partition, PARTITIONS, "user-") for partition in range(PARTITIONS)]
     a = instances("a", group=group, inputs=[clicks], keys=keys).start()
     b = instances("b", group=group, inputs=[clicks], keys=keys).start()
 

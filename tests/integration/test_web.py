@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-from conftest import Running, wait_until
+from helpers import Names, Start, wait_until
 from prometheus_client.parser import text_string_to_metric_families
 from pygoka.web import MonitorServer
 from web_helpers import USERS, ClickApp, expected_counts, get, get_json
 
 pytestmark = pytest.mark.kafka
 
-Start = Callable[[Any], Running]
-Names = Callable[[str], str]
 
 CLICKS = [(USERS[i % 3], f"click-{i}") for i in range(12)]  # dave never clicks: a missing key
 

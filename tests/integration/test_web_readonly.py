@@ -14,12 +14,12 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from conftest import wait_until
+from helpers import Names, wait_until
 from kafka_broker import free_port
 from pygoka import Emitter, codec
 
@@ -40,7 +40,7 @@ def request(url: str, method: str = "GET", body: bytes | None = None) -> tuple[i
 
 
 @pytest.fixture
-def view_url(brokers: str, names: Callable[[str], str], tmp_path: Path) -> Iterator[tuple[str, str]]:
+def view_url(brokers: str, names: Names, tmp_path: Path) -> Iterator[tuple[str, str]]:
     """view_url is the base URL of `pygoka run --view <table> --codec int64` serving a table, and the table."""
     table = names("readonly-table")
     with serve_view(brokers, table, tmp_path, {}) as url:
@@ -89,7 +89,7 @@ def test_query_api_refuses_every_write_method(view_url: tuple[str, str]) -> None
     assert status == 200 and json.loads(body)["value"] == 7
 
 
-def test_query_port_serves_the_queries_and_nothing_else(brokers: str, names: Callable[[str], str],
+def test_query_port_serves_the_queries_and_nothing_else(brokers: str, names: Names,
                                                         tmp_path: Path) -> None:
     """With PYGOKA_QUERY_PORT, /tables... answer there only; probes, metrics and the page stay on the main port."""
     table, query_port = names("query-port-table"), free_port()
