@@ -7,12 +7,14 @@ transaction committed store the tables, so the local RocksDB never gets ahead of
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import logging
 import socket
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
@@ -45,18 +47,44 @@ _CALL_TIMEOUT = 10.0
 _WATERMARK_TIMEOUT = 2.0
 
 
+#: Upper bounds (seconds) of the checkpoint duration histogram exported by pygoka.web at /metrics.
+CHECKPOINT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+
+@dataclass
+class CheckpointStats:
+    """CheckpointStats are the durations of a run's checkpoints: the last one, and counted per bucket."""
+
+    #: last_seconds is how long the last checkpoint took.
+    last_seconds: float = 0.0
+    #: counts are the checkpoints per bucket of CHECKPOINT_BUCKETS (the last counts those above them all).
+    counts: list[int] = field(default_factory=lambda: [0] * (len(CHECKPOINT_BUCKETS) + 1))
+    #: seconds_sum is the time all checkpoints took.
+    seconds_sum: float = 0.0
+
+    def record(self, seconds: float) -> None:
+        """record adds a checkpoint that took seconds."""
+        self.last_seconds = seconds
+        self.counts[bisect.bisect_left(CHECKPOINT_BUCKETS, seconds)] += 1
+        self.seconds_sum += seconds
+
+
 class CheckpointHost(Protocol):
     """CheckpointHost is what a checkpointer needs from the group runner."""
 
     group: str
     producer: Any
     consumer: Any
-    runs: dict[int, PartitionRun]
     consumed: list[str]
     #: watermarks is a consumer used only to ask for end offsets (None without a group table).
     watermarks: Any
     #: fatal_error is the fatal client error an error callback reported, if any.
     fatal_error: KafkaError | None
+
+    @property
+    def runs(self) -> dict[int, PartitionRun]:
+        """runs are the active partitions by number."""
+        ...
 
     def take_delivery_failure(self) -> tuple[KafkaError, str, int] | None:
         """take_delivery_failure returns and clears the first failed delivery (error, topic, partition)."""

@@ -113,3 +113,18 @@ class Json:
             return json.loads(bytes(data))
         except (UnicodeDecodeError, ValueError) as exc:
             raise CodecError(f"Json codec cannot decode {bytes(data)[:40]!r}: {exc}") from exc
+
+
+def decode(codec: Codec, data: bytes) -> Any:
+    """decode is codec.decode(data), any failure of it a CodecError naming the codec and the first bytes."""
+    try:
+        return codec.decode(data)
+    except CodecError:
+        raise
+    except Exception as exc:
+        raise decode_error(codec, data, exc) from exc
+
+
+def decode_error(codec: Codec, data: bytes, exc: Exception) -> CodecError:
+    """decode_error is the CodecError of codec failing to decode data with exc."""
+    return CodecError(f"codec {codec_name(codec)} cannot decode {bytes(data)[:40]!r}: {exc}")

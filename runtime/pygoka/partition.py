@@ -20,7 +20,7 @@ class PartitionRun:
         self.partition = partition
         self.table = table
         self.joins = joins
-        self.recovering: set[str] = {t.topic for t in self.tables()}
+        self._tables = ([table] if table is not None else []) + list(joins.values())
         self.next_offsets: dict[str, int] = {}
         #: first_offsets are the offsets of the first message processed per topic (where a rewind may go).
         self.first_offsets: dict[str, int] = {}
@@ -34,24 +34,29 @@ class PartitionRun:
 
     def tables(self) -> list[PartitionTable]:
         """tables are the group table and joined table partitions of this partition number."""
-        return ([self.table] if self.table is not None else []) + list(self.joins.values())
+        return list(self._tables)
+
+    @property
+    def recovering(self) -> bool:
+        """recovering tells whether a table of the partition has not caught up yet (its input is paused)."""
+        return any(table.recovering for table in self._tables)
 
     @property
     def state(self) -> PartitionState:
         """state is RECOVERING until every table caught up, then RUNNING."""
         return PartitionState.RECOVERING if self.recovering else PartitionState.RUNNING
 
-    def caught_up(self, topic: str) -> bool:
-        """caught_up records that table topic caught up; it tells whether the partition is now ready."""
-        self.recovering.discard(topic)
-        return not self.recovering
+    def processed_through(self, topic: str, first: int, last: int, count: int) -> bool:
+        """processed_through records that count messages of topic, from offset first to last, were processed.
 
-    def processed_offset(self, topic: str, offset: int) -> None:
-        """processed_offset records that the message at offset of topic was fully processed."""
-        if topic not in self.first_offsets:
-            self.first_offsets[topic] = offset
-        self.next_offsets[topic] = offset + 1
-        self.processed += 1
+        It tells whether they are the first of topic in this assignment.
+        """
+        self.next_offsets[topic] = last + 1
+        self.processed += count
+        if topic in self.first_offsets:
+            return False
+        self.first_offsets[topic] = first
+        return True
 
     def rewind(self) -> None:
         """rewind forgets what was processed after the last commit (its transaction was aborted)."""

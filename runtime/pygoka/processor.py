@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import signal
 import threading
 from typing import Any
 
+from pygoka.checkpoint import CheckpointStats
 from pygoka.dead_letter import DEAD_LETTER, dead_letter_topic
 from pygoka.errors import NotRunningError, PygokaError
 from pygoka.graph import GroupGraph
@@ -73,13 +75,16 @@ class Processor:
         """stop makes run() commit what was processed and return."""
         self._stop.set()
 
+    def running(self) -> bool:
+        """running tells whether run() is in progress."""
+        return self._runner is not None
+
     def recovered(self) -> bool:
         """recovered is true once every assigned partition (and every lookup table) caught up."""
         runner = self._runner
         return (
             runner is not None
-            and runner.assigned_once
-            and all(not run.recovering for run in list(runner.runs.values()))
+            and runner.assignment.recovered()
             and all(view.recovered() for view in runner.lookup_views.values())
         )
 
@@ -89,7 +94,7 @@ class Processor:
         return (
             runner is not None
             and not self._stop.is_set()
-            and not runner._failed
+            and not runner.failed
             and self.recovered()
             and runner.reader.idle()
             and all(view.idle() for view in list(runner.lookup_views.values()))
@@ -101,7 +106,7 @@ class Processor:
         if runner.table_codec is None:
             raise PygokaError(f"group '{self.graph.group}' has no group table (no Persist edge)")
         number = partition_for(key.encode("utf-8"), runner.partition_count)
-        table = runner.tables.get(number)
+        table = runner.assignment.tables.get(number)
         if table is None:
             raise PygokaError(f"partition {number} of '{runner.table_topic}' (key {key!r}) is not held here")
         raw = table.get(key.encode("utf-8"))
@@ -116,20 +121,28 @@ class Processor:
     def active_partitions(self) -> list[int]:
         """active_partitions are the partition numbers this instance processes now."""
         runner = self._runner
-        return sorted(runner.runs) if runner is not None else []
+        return sorted(runner.assignment.runs) if runner is not None else []
 
     def partition_runs(self) -> list[PartitionRun]:
         """partition_runs are the active partitions with their offsets and states, for monitoring."""
         runner = self._runner
         # A copy: a rebalance on the runner's thread may change runs while a monitor reads them.
-        runs = dict(runner.runs) if runner is not None else {}
+        runs = dict(runner.assignment.runs) if runner is not None else {}
         return [runs[n] for n in sorted(runs)]
 
     def table_partitions(self) -> list[PartitionTable]:
         """table_partitions are the open group table partitions (active and standby)."""
         runner = self._runner
-        tables = dict(runner.tables) if runner is not None else {}
+        tables = dict(runner.assignment.tables) if runner is not None else {}
         return [tables[n] for n in sorted(tables)]
+
+    def checkpoint_stats(self) -> CheckpointStats | None:
+        """checkpoint_stats are the current run's checkpoint durations (a copy), None when not running."""
+        runner = self._runner
+        if runner is None:
+            return None
+        stats = runner.checkpoint_stats
+        return dataclasses.replace(stats, counts=list(stats.counts))
 
     def end_offsets(self) -> dict[tuple[str, int], int]:
         """end_offsets are the last seen high watermarks of the active input partitions (for lag)."""

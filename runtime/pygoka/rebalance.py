@@ -1,147 +1,166 @@
-"""Rebalancing: what a group runner does when the consumer group assigns, revokes or loses partitions.
+"""Assignment: the partitions a processor instance holds, and how they change when its group rebalances.
 
-Assigned partitions get their tables opened and are paused until the table reader caught them up;
-revoked ones are checkpointed first; lost ones drop what was not stored. Tables of partitions no longer
-owned are closed, or followed with hot standby.
+Assigned partitions get their tables opened and stay paused until the table reader caught them up;
+tables of partitions no longer owned are closed, or followed with hot standby. The group runner
+(runner.py) decides when: it checkpoints before partitions are given up and resumes those that are ready.
 """
 
 from __future__ import annotations
 
-import logging
 import queue
-from collections.abc import Callable
-from typing import Any
+import time
+from collections.abc import Iterable
 
-from confluent_kafka import TopicPartition
-
-from pygoka.checkpoint import Checkpointer
 from pygoka.graph import GroupGraph
-from pygoka.options import ProcessorOptions
 from pygoka.partition import PartitionRun
 from pygoka.storage.base import StorageBuilder
-from pygoka.table import PartitionState, PartitionTable
+from pygoka.table import PartitionTable
 from pygoka.table_reader import TableReader
-from pygoka.visit import Visits
-
-log = logging.getLogger("pygoka.processor")
 
 
-class Rebalancing:
-    """Rebalancing is the part of GroupRunner that reacts to partition assignments (see runner.py)."""
+class Assignment:
+    """Assignment holds an instance's active partition runs and its open table partitions.
 
-    group: str
-    graph: GroupGraph
-    options: ProcessorOptions
-    storage: StorageBuilder
-    table_topic: str
-    table_codec: Any
-    consumed: list[str]
-    consumer: Any
-    reader: TableReader
-    checkpointer: Checkpointer
-    visits: Visits
-    runs: dict[int, PartitionRun]
-    tables: dict[int, PartitionTable]
-    join_tables: dict[tuple[str, int], PartitionTable]
-    assigned_once: bool
-    _events: queue.Queue[tuple[PartitionRun, PartitionTable]]
-    _failed: bool
+    Its methods run on the runner's thread. The table reader reports caught-up tables from its own
+    thread through a queue that ready() drains, so a partition's state changes between two batches of
+    messages, never within one.
+    """
 
-    def _process_batch(self, messages: list[Any]) -> None:
-        raise NotImplementedError  # GroupRunner's
+    def __init__(self, graph: GroupGraph, storage: StorageBuilder, reader: TableReader, *,
+                 hot_standby: bool) -> None:
+        self.table_topic = graph.table_topic() if graph.persist is not None else None
+        self.join_topics = [join.table for join in graph.joins]
+        self.storage = storage
+        self.reader = reader
+        self.hot_standby = hot_standby
+        #: runs are the active partitions by number.
+        self.runs: dict[int, PartitionRun] = {}
+        #: tables are the open group table partitions by number: active ones and standby ones.
+        self.tables: dict[int, PartitionTable] = {}
+        #: join_tables are the open joined table partitions by (topic, number), of active partitions only.
+        self.join_tables: dict[tuple[str, int], PartitionTable] = {}
+        #: assigned_once tells whether the group ever assigned partitions to this instance (also none).
+        self.assigned_once = False
+        #: recovery_seconds sums, over the partitions assigned, how long each waited for its tables.
+        self.recovery_seconds = 0.0
+        #: rebalances counts the assignments and revocations this instance went through.
+        self.rebalances = 0
+        self._caught_up: queue.Queue[tuple[PartitionRun | None, PartitionTable, int]] = queue.Queue()
+        # Incremented per (topic, partition) each time its table is given to the reader: a caught-up report
+        # of an earlier reading is stale and ignored.
+        self._readings: dict[tuple[str, int], int] = {}
 
-    def _group_table(self, number: int) -> PartitionTable:
-        table = self.tables.get(number)
-        if table is None:
-            table = PartitionTable(self.table_topic, number, self.storage(self.table_topic, number))
-            self.tables[number] = table
-        return table
+    def read_ahead(self, partitions: int, *, follow: bool) -> None:
+        """read_ahead reads every group table partition as a standby one: to its end, or following it."""
+        assert self.table_topic is not None
+        for number in range(partitions):
+            table = self._group_table(number)
+            table.standby = True
+            self._read(table, None, follow=follow)
 
-    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        numbers = sorted({tp.partition for tp in partitions})
-        log.info("group %s: assigned partitions %s", self.group, numbers)
-        consumer.assign(partitions)
-        paused: list[TopicPartition] = []
+    def tables_recovered(self) -> bool:
+        """tables_recovered tells whether every open group table partition caught up."""
+        return all(not table.recovering for table in self.tables.values())
+
+    def recovered(self) -> bool:
+        """recovered is true once the group assigned partitions and every active one caught up."""
+        return self.assigned_once and all(not run.recovering for run in list(self.runs.values()))
+
+    def assign(self, numbers: Iterable[int]) -> list[int]:
+        """assign starts a run per partition number not active yet; it returns the numbers to pause.
+
+        A paused partition's input must wait until ready() returns its run: its tables are being
+        caught up from their stored offsets.
+        """
+        self.assigned_once = True
+        self.rebalances += 1
+        paused: list[int] = []
         for number in numbers:
-            table = self._group_table(number) if self.table_codec is not None else None
+            if number in self.runs:
+                continue
+            table = self._group_table(number) if self.table_topic is not None else None
             joins: dict[str, PartitionTable] = {}
-            for join in self.graph.joins:
-                key = (join.table, number)
+            for topic in self.join_topics:
+                key = (topic, number)
                 if key not in self.join_tables:
-                    self.join_tables[key] = PartitionTable(join.table, number, self.storage(*key))
-                joins[join.table] = self.join_tables[key]
+                    self.join_tables[key] = PartitionTable(topic, number, self.storage(*key))
+                joins[topic] = self.join_tables[key]
             run = PartitionRun(number, table, joins)
             self.runs[number] = run
+            for partition_table in run.tables():
+                partition_table.standby = False
+                # The group table is read to its end, then only written by this instance; joins are followed.
+                self._read(partition_table, run, follow=partition_table is not table)
             if run.recovering:
-                paused.extend(tp for tp in partitions if tp.partition == number)
-                for partition_table in run.tables():
-                    partition_table.state = PartitionState.RECOVERING
-                    self.reader.add(partition_table, follow=partition_table is not table,
-                                    on_caught_up=self._caught_up_callback(run))
-        if paused:
-            consumer.pause(paused)
-        self._release_unassigned(set(numbers))
-        self.assigned_once = True
+                paused.append(number)
+        return paused
 
-    def _caught_up_callback(self, run: PartitionRun) -> Callable[[PartitionTable], None]:
-        return lambda table: self._events.put((run, table))
-
-    def _standby_caught_up(self, table: PartitionTable) -> None:
-        if table.state is PartitionState.RECOVERING:
-            table.state = PartitionState.STANDBY
-
-    def _handle_events(self) -> None:
+    def ready(self) -> list[PartitionRun]:
+        """ready applies the reader's caught-up reports; it returns the runs whose tables all caught up now."""
+        ready: list[PartitionRun] = []
         while True:
             try:
-                run, table = self._events.get_nowait()
+                run, table, reading = self._caught_up.get_nowait()
             except queue.Empty:
-                return
+                return ready
+            if self._readings.get((table.topic, table.partition)) != reading:
+                continue
+            if run is None:
+                if table.standby:
+                    table.caught_up()
+                continue
             if self.runs.get(run.partition) is not run:
                 continue
-            if table is run.table:
-                table.state = PartitionState.RUNNING
-            if run.caught_up(table.topic):
-                log.info("group %s: partition %d recovered", self.group, run.partition)
-                if run.held:
-                    held, run.held = run.held, []
-                    self._process_batch(held)
-                self.consumer.resume([TopicPartition(topic, run.partition) for topic in self.consumed])
+            table.caught_up()
+            if not run.recovering:
+                self.recovery_seconds += time.monotonic() - run.started
+                ready.append(run)
 
-    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        log.info("group %s: revoked partitions %s", self.group, sorted({tp.partition for tp in partitions}))
-        if not self._failed:
-            self.checkpointer.revoke()
-            committed = {f"{topic}/{run.partition}": offset for run in self.runs.values()
-                         for topic, offset in sorted(run.committed.items())}
-            log.info("group %s: committed when giving partitions up: %s", self.group, committed or "nothing")
-        self._deactivate()
+    def deactivate(self, numbers: Iterable[int]) -> list[PartitionRun]:
+        """deactivate ends the runs of partition numbers; their tables stay open until release_unowned."""
+        gone = [self.runs.pop(number) for number in list(numbers) if number in self.runs]
+        if gone:
+            self.rebalances += 1
+        self.reader.remove_many([(t.topic, t.partition) for run in gone for t in run.tables()])
+        return gone
 
-    def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        log.warning("group %s: lost partitions %s", self.group, sorted({tp.partition for tp in partitions}))
-        if self._failed:
-            # Stopping anyway (the consumer closes after a failure): only drop what was not stored.
-            self.checkpointer.discard_tables()
-        else:
-            self.checkpointer.lost()
-        self._deactivate()
-
-    def _deactivate(self) -> None:
-        self.reader.remove_many([(t.topic, t.partition) for run in self.runs.values() for t in run.tables()])
-        self.runs.clear()
-        self.visits.abort("interrupted by a rebalance")
-
-    def _release_unassigned(self, active: set[int]) -> None:
-        """Close (or, with hot standby, follow) the tables of partitions this instance no longer owns."""
-        released = [key for key in self.join_tables if key[1] not in active]
+    def release_unowned(self) -> None:
+        """release_unowned closes (or, with hot standby, follows) the tables of partitions not active here."""
+        released = [key for key in self.join_tables if key[1] not in self.runs]
         self.reader.remove_many(released)
         for key in released:
             self.join_tables.pop(key).close()
         for number, table in list(self.tables.items()):
-            if number in active:
+            if number in self.runs:
                 continue
-            if self.options.hot_standby:
-                table.state = PartitionState.RECOVERING
-                self.reader.add(table, follow=True, on_caught_up=self._standby_caught_up)
+            if self.hot_standby:
+                if not table.standby:
+                    table.standby = True
+                    self._read(table, None, follow=True)
             else:
                 table.close()
                 del self.tables[number]
+
+    def close(self) -> None:
+        """close closes every open table; the assignment holds nothing afterwards."""
+        for table in list(self.tables.values()) + list(self.join_tables.values()):
+            table.close()
+        self.tables.clear()
+        self.join_tables.clear()
+        self.runs.clear()
+
+    def _group_table(self, number: int) -> PartitionTable:
+        table = self.tables.get(number)
+        if table is None:
+            assert self.table_topic is not None
+            table = PartitionTable(self.table_topic, number, self.storage(self.table_topic, number))
+            self.tables[number] = table
+        return table
+
+    def _read(self, table: PartitionTable, run: PartitionRun | None, *, follow: bool) -> None:
+        key = (table.topic, table.partition)
+        reading = self._readings.get(key, 0) + 1
+        self._readings[key] = reading
+        table.recover()
+        self.reader.add(table, follow=follow,
+                        on_caught_up=lambda caught_up: self._caught_up.put((run, caught_up, reading)))

@@ -2,14 +2,12 @@
 
 Everything here happens on the thread that called Processor.run(), except the table reader's
 recovery work and deferred commits completed by user threads, which reach it through queues.
-Checkpoints are checkpoint.py's, reactions to partition assignments rebalance.py's.
+Checkpoints are checkpoint.py's; the partitions held and their tables are rebalance.py's Assignment.
 """
 
 from __future__ import annotations
 
-import bisect
 import logging
-import queue
 import threading
 import time
 import warnings
@@ -18,8 +16,8 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from pygoka.checkpoint import checkpointer_for
-from pygoka.codec import Codec, codec_name, exact_type
+from pygoka.checkpoint import CheckpointStats, checkpointer_for
+from pygoka.codec import Codec, decode, decode_error, exact_type
 from pygoka.context import Context, ContextHost, Done, Failure
 from pygoka.dead_letter import DEAD_LETTER, dead_letter_headers, dead_letter_topic
 from pygoka.errors import CallbackError, CodecError, ProcessingError, PygokaError, StorageError
@@ -27,9 +25,8 @@ from pygoka.graph import GroupGraph
 from pygoka.kafka.config import group_consumer_config, reader_config
 from pygoka.options import NilHandling, ProcessorOptions
 from pygoka.partition import PartitionRun
-from pygoka.rebalance import Rebalancing
+from pygoka.rebalance import Assignment
 from pygoka.storage.base import StorageBuilder
-from pygoka.table import PartitionState, PartitionTable
 from pygoka.table_reader import TableReader
 from pygoka.view import View
 from pygoka.visit import Visits
@@ -38,11 +35,7 @@ log = logging.getLogger("pygoka.processor")
 # Marks a null message that NilHandling.IGNORE skips (None is a valid decoded value).
 _IGNORED = object()
 
-#: Upper bounds (seconds) of the checkpoint duration histogram exported by pygoka.web at /metrics.
-CHECKPOINT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-
-
-class GroupRunner(Rebalancing, ContextHost):
+class GroupRunner(ContextHost):
     """GroupRunner consumes the group's topics, runs callbacks and checkpoints their effects."""
 
     def __init__(self, brokers: str, graph: GroupGraph, options: ProcessorOptions,
@@ -67,12 +60,7 @@ class GroupRunner(Rebalancing, ContextHost):
         self.consumed = graph.consumed_topics()
         self.nil = options.nil()
         self.dead_letter_topic = dead_letter_topic(graph.group, options.dead_letter_topic)
-        self.runs: dict[int, PartitionRun] = {}
-        self.tables: dict[int, PartitionTable] = {}
-        self.join_tables: dict[tuple[str, int], PartitionTable] = {}
-        self.assigned_once = False
         self.visits = Visits()
-        self._events: queue.Queue[tuple[PartitionRun, PartitionTable]] = queue.Queue()
         self._async_failure: BaseException | None = None
         self._delivery_failure: tuple[KafkaError, str, int] | None = None
         self.fatal_error: KafkaError | None = None
@@ -82,10 +70,7 @@ class GroupRunner(Rebalancing, ContextHost):
         # has offsets to commit even if no message arrives meanwhile.
         self._commit_pending = False
         self._last_checkpoint = time.monotonic()
-        self.commit_seconds = 0.0
-        # Checkpoint durations per bucket of CHECKPOINT_BUCKETS (the last counts those above them all).
-        self.checkpoint_counts = [0] * (len(CHECKPOINT_BUCKETS) + 1)
-        self.checkpoint_seconds_sum = 0.0
+        self.checkpoint_stats = CheckpointStats()
         self._end_offsets: dict[tuple[str, int], int] = {}
         self._end_offsets_due = 0.0
         self.consumer: Any = None
@@ -98,6 +83,18 @@ class GroupRunner(Rebalancing, ContextHost):
             graph.group, options.transport.consumer,
             reader_config(brokers, graph.group, options.consumer_config), on_error=self._fail_async,
         )
+        #: assignment holds the active partitions and the open tables.
+        self.assignment = Assignment(graph, storage, self.reader, hot_standby=options.hot_standby)
+
+    @property
+    def runs(self) -> dict[int, PartitionRun]:
+        """runs are the active partitions by number (the assignment's)."""
+        return self.assignment.runs
+
+    @property
+    def failed(self) -> bool:
+        """failed tells whether this run stopped, or is stopping, because of an error."""
+        return self._failed
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -147,13 +144,10 @@ class GroupRunner(Rebalancing, ContextHost):
             view.start()
             self.lookup_views[lookup.table] = view
         if self.table_codec is not None and (options.hot_standby or options.recover_ahead):
-            for number in range(self.partition_count):
-                table = self._group_table(number)
-                table.state = PartitionState.RECOVERING
-                self.reader.add(table, follow=options.hot_standby, on_caught_up=self._standby_caught_up)
+            self.assignment.read_ahead(self.partition_count, follow=options.hot_standby)
         self._wait(lambda: all(view.recovered() for view in self.lookup_views.values()))
         if options.recover_ahead:
-            self._wait(lambda: all(t.state is not PartitionState.RECOVERING for t in self.tables.values()))
+            self._wait(self.assignment.tables_recovered)
         consumer_conf = group_consumer_config(self.brokers, self.group, options.consumer_config)
         if options.group_instance_id:
             consumer_conf["group.instance.id"] = options.group_instance_id
@@ -165,6 +159,7 @@ class GroupRunner(Rebalancing, ContextHost):
     def _wait(self, condition: Callable[[], bool]) -> None:
         while not condition():
             self._raise_async_failure()
+            self._handle_events()
             for view in self.lookup_views.values():
                 if view.error is not None:
                     raise ProcessingError(f"lookup table '{view.table}' failed: {view.error}", group=self.group)
@@ -196,79 +191,134 @@ class GroupRunner(Rebalancing, ContextHost):
                     log.warning("group %s: flushing the producer at shutdown failed: %s", self.group, exc)
                 self._close_producer(self.producer)
         finally:
-            for table in list(self.tables.values()) + list(self.join_tables.values()):
-                table.close()
-            self.tables.clear()
-            self.join_tables.clear()
+            self.assignment.close()
             self.visits.abort("stopped with the processor")
         if late is not None:
             if not self._failed:
                 raise late
             log.error("group %s: while stopping after a failure: %s", self.group, late)
 
+    # -- rebalancing -----------------------------------------------------------------------------
+
+    def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        numbers = sorted({tp.partition for tp in partitions})
+        log.info("group %s: assigned partitions %s", self.group, numbers)
+        consumer.assign(partitions)
+        paused = set(self.assignment.assign(numbers))
+        if paused:
+            consumer.pause([tp for tp in partitions if tp.partition in paused])
+        self.assignment.release_unowned()
+
+    def _handle_events(self) -> None:
+        """Resume the partitions whose tables caught up, processing first what was held back for them."""
+        for run in self.assignment.ready():
+            log.info("group %s: partition %d recovered", self.group, run.partition)
+            if run.held:
+                held, run.held = run.held, []
+                self._process_batch(held)
+            self.consumer.resume([TopicPartition(topic, run.partition) for topic in self.consumed])
+
+    def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        log.info("group %s: revoked partitions %s", self.group, sorted({tp.partition for tp in partitions}))
+        if not self._failed:
+            self.checkpointer.revoke()
+            committed = {f"{topic}/{run.partition}": offset for run in self.runs.values()
+                         for topic, offset in sorted(run.committed.items())}
+            log.info("group %s: committed when giving partitions up: %s", self.group, committed or "nothing")
+        self._deactivate()
+
+    def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
+        log.warning("group %s: lost partitions %s", self.group, sorted({tp.partition for tp in partitions}))
+        if self._failed:
+            # Stopping anyway (the consumer closes after a failure): only drop what was not stored.
+            self.checkpointer.discard_tables()
+        else:
+            self.checkpointer.lost()
+        self._deactivate()
+
+    def _deactivate(self) -> None:
+        self.assignment.deactivate(list(self.runs))
+        self.visits.abort("interrupted by a rebalance")
+
     # -- processing ------------------------------------------------------------------------------
 
     def _process_batch(self, messages: list[Any]) -> None:
         # This loop runs once per message, so the per-message work is inlined and what it reads of self
         # is bound to locals once per batch (the hot path of every processor, see bench/clickcount.py).
-        runs = self.runs
+        runs = self.assignment.runs
+        # Messages of a recovering partition were fetched before it was paused: processed once it recovered.
+        # Resuming fetches after the last message returned, so nothing is read twice; seeking back instead
+        # would race librdkafka's own positioning of a partition it has just assigned.
+        active = {number: run for number, run in runs.items() if not run.recovering}
         callbacks = self.callbacks
         nil = self.nil
-        count = 0
-        for message in messages:
-            if message.error() is not None:
-                self._consumer_error(message.error())
-                continue
-            topic = message.topic()
-            number = message.partition()
-            run = runs.get(number)
-            if run is None:
-                continue  # fetched before its partition was revoked: its next owner processes it
-            if run.recovering:
-                # Fetched before the partition was paused for recovery: processed once it recovered. Resuming
-                # fetches after the last message returned, so nothing is read twice; seeking back instead
-                # would race librdkafka's own positioning of a partition it has just assigned.
-                run.held.append(message)
-                continue
-            offset = message.offset()
-            # Which step failed decides what on_decode_error/on_callback_error apply to (see _reject).
-            step = "decode"
-            codec = None
-            try:
-                codec, callback = callbacks[topic]
-                value = message.value()
-                if value is None:
-                    if nil is NilHandling.IGNORE:
-                        decoded = _IGNORED
+        # Offsets are recorded once per stretch of messages of one partition and topic (see _processed).
+        stretch: PartitionRun | None = None
+        stretch_topic = ""
+        first = last = count = 0
+        try:
+            for message in messages:
+                if message.error() is not None:
+                    self._consumer_error(message.error())
+                    continue
+                number = message.partition()
+                run = active.get(number)
+                if run is None:
+                    held = runs.get(number)
+                    if held is not None:
+                        held.held.append(message)
+                    continue  # else fetched before its partition was revoked: its next owner processes it
+                topic = message.topic()
+                offset = message.offset()
+                if run is not stretch or topic != stretch_topic:
+                    if count:
+                        self._processed(stretch, stretch_topic, first, last, count)
+                    stretch, stretch_topic, first, count = run, topic, offset, 0
+                # Which step failed decides what on_decode_error/on_callback_error apply to (see _reject).
+                step = "decode"
+                codec = None
+                try:
+                    codec, callback = callbacks[topic]
+                    value = message.value()
+                    if value is None:
+                        if nil is NilHandling.IGNORE:
+                            decoded = _IGNORED
+                        else:
+                            decoded = None if nil is NilHandling.PROCESS else decode(codec, b"")
                     else:
-                        decoded = None if nil is NilHandling.PROCESS else _decode(codec, b"")
-                else:
-                    try:
-                        decoded = codec.decode(value)
-                    except CodecError:
-                        raise
-                    except Exception as exc:
-                        raise _decode_error(codec, value, exc) from exc
-                if decoded is not _IGNORED:
-                    key_bytes = message.key() or b""
-                    try:
-                        key = key_bytes.decode("utf-8")
-                    except UnicodeDecodeError as exc:
-                        raise CodecError(f"message key {key_bytes[:40]!r} is not UTF-8") from exc
-                    context = Context(self, run, message, key, key_bytes)
-                    step = "callback"
-                    callback(context, decoded)
-                    step = "finish"
-                    context.finish()
-            except Exception as exc:  # noqa: BLE001 - stops the processor (B12) unless dead-lettered
-                self._reject(message, exc, step, codec)
-            # PartitionRun.processed_offset, inlined.
-            if topic not in run.first_offsets:
-                run.first_offsets[topic] = offset
-                log.info("group %s: partition %d: processing %s from offset %d", self.group, number, topic, offset)
-            run.next_offsets[topic] = offset + 1
-            run.processed += 1
-            count += 1
+                        try:
+                            decoded = codec.decode(value)
+                        except CodecError:
+                            raise
+                        except Exception as exc:
+                            raise decode_error(codec, value, exc) from exc
+                    if decoded is not _IGNORED:
+                        key_bytes = message.key() or b""
+                        try:
+                            key = key_bytes.decode("utf-8")
+                        except UnicodeDecodeError as exc:
+                            raise CodecError(f"message key {key_bytes[:40]!r} is not UTF-8") from exc
+                        context = Context(self, run, message, key, key_bytes)
+                        step = "callback"
+                        callback(context, decoded)
+                        step = "finish"
+                        context.finish()
+                except Exception as exc:  # noqa: BLE001 - stops the processor (B12) unless dead-lettered
+                    # What came before the rejected message is processed: a failure commits it.
+                    if count:
+                        self._processed(stretch, stretch_topic, first, last, count)
+                    first, count = offset, 0
+                    self._reject(message, exc, step, codec)
+                last = offset
+                count += 1
+        finally:
+            if count:
+                self._processed(stretch, stretch_topic, first, last, count)
+
+    def _processed(self, run: PartitionRun | None, topic: str, first: int, last: int, count: int) -> None:
+        assert run is not None
+        if run.processed_through(topic, first, last, count):
+            log.info("group %s: partition %d: processing %s from offset %d", self.group, run.partition, topic, first)
         self._uncommitted += count
 
     def _reject(self, message: Any, exc: BaseException, step: str, codec: Codec | None) -> None:
@@ -350,9 +400,7 @@ class GroupRunner(Rebalancing, ContextHost):
             self._commit_pending = True
         self._uncommitted = 0
         self._last_checkpoint = time.monotonic()
-        self.commit_seconds = self._last_checkpoint - started
-        self.checkpoint_counts[bisect.bisect_left(CHECKPOINT_BUCKETS, self.commit_seconds)] += 1
-        self.checkpoint_seconds_sum += self.commit_seconds
+        self.checkpoint_stats.record(self._last_checkpoint - started)
 
     def take_delivery_failure(self) -> tuple[KafkaError, str, int] | None:
         failure, self._delivery_failure = self._delivery_failure, None
@@ -395,7 +443,7 @@ class GroupRunner(Rebalancing, ContextHost):
                 self._delivery_failure = (error, message.topic(), message.partition())
             return
         if message.topic() == self.table_topic:
-            table = self.tables.get(message.partition())
+            table = self.assignment.tables.get(message.partition())
             if table is not None:
                 table.acknowledged(message.offset())
 
@@ -449,19 +497,6 @@ class GroupRunner(Rebalancing, ContextHost):
             if isinstance(error, ProcessingError):
                 raise error
             raise ProcessingError(_describe(error), group=self.group) from error
-
-
-def _decode(codec: Codec, data: bytes) -> Any:
-    try:
-        return codec.decode(data)
-    except CodecError:
-        raise
-    except Exception as exc:
-        raise _decode_error(codec, data, exc) from exc
-
-
-def _decode_error(codec: Codec, data: bytes, exc: Exception) -> CodecError:
-    return CodecError(f"codec {codec_name(codec)} cannot decode {bytes(data)[:40]!r}: {exc}")
 
 
 def _describe(error: BaseException | str) -> str:

@@ -34,8 +34,11 @@ class PartitionTable:
         self.topic = topic
         self.partition = partition
         self.storage = storage
-        self.state = PartitionState.RECOVERING
+        #: standby is set by a processor for a partition it follows without processing it (hot standby).
+        self.standby = False
         self.high_watermark: int | None = None
+        self._caught_up = False
+        self._closed = False
         self._dirty: dict[bytes, bytes | None] = {}
         #: decoded holds the values of keys updated since the last flush, as given to set(), when their type
         #: decodes back exactly (codec.exact_type): reading them again needs no decoding. Runner thread only.
@@ -43,6 +46,28 @@ class PartitionTable:
         self._dirty_offset: int | None = None
         self._offset = storage.offset()
         self._lock = threading.Lock()
+
+    @property
+    def state(self) -> PartitionState:
+        """state is CLOSED once closed, RECOVERING until caught up with its topic, then STANDBY or RUNNING."""
+        if self._closed:
+            return PartitionState.CLOSED
+        if not self._caught_up:
+            return PartitionState.RECOVERING
+        return PartitionState.STANDBY if self.standby else PartitionState.RUNNING
+
+    @property
+    def recovering(self) -> bool:
+        """recovering tells whether the table has not caught up with its topic since it was (re)added to a reader."""
+        return not self._caught_up
+
+    def recover(self) -> None:
+        """recover marks the table as behind its topic until caught_up() (it is being read to the end again)."""
+        self._caught_up = False
+
+    def caught_up(self) -> None:
+        """caught_up marks the table as having reached the end its topic had when reading started."""
+        self._caught_up = True
 
     def get(self, key: bytes) -> bytes | None:
         """get returns the newest encoded value of key, stored or not."""
@@ -118,5 +143,5 @@ class PartitionTable:
         with self._lock:
             self._dirty = {}
             self.decoded = {}
-            self.state = PartitionState.CLOSED
+            self._closed = True
             self.storage.close()

@@ -91,12 +91,8 @@ class TableReader:
         # Not waited for: the reader applies commands in order, so a later remove still wins.
         self._send(_Command("add", (table.topic, table.partition), _Entry(table, follow, on_caught_up)), wait=False)
 
-    def remove(self, topic: str, partition: int) -> None:
-        """remove stops reading the partition; when it returns the reader no longer writes to it."""
-        self.remove_many([(topic, partition)])
-
     def remove_many(self, partitions: list[tuple[str, int]]) -> None:
-        """remove_many removes several partitions, waiting once for the reader to let go of all of them."""
+        """remove_many stops reading partitions; when it returns the reader no longer writes to any of them."""
         if not partitions:
             return
         commands = [_Command("remove", key) for key in partitions]
@@ -104,18 +100,9 @@ class TableReader:
             self._send(command, wait=False)
         self._send(commands[-1], wait=True)
 
-    def is_caught_up(self, topic: str, partition: int) -> bool:
-        """is_caught_up tells whether the partition reached the high watermark it had when added."""
-        entry = self._entries.get((topic, partition))
-        return entry is not None and entry.caught_up
-
     def idle(self) -> bool:
         """idle is true when no command is pending and every partition is assigned (the tester's quiescence check)."""
         return self._commands.empty() and all(entry.assigned for entry in list(self._entries.values()))
-
-    def tables(self) -> list[PartitionTable]:
-        """tables are the partition tables being read."""
-        return [entry.table for entry in list(self._entries.values())]
 
     def _send(self, command: _Command, *, wait: bool) -> None:
         if self._thread is None or not self._thread.is_alive():

@@ -18,7 +18,7 @@ from pygoka.kafka.transport import KAFKA, Transport
 from pygoka.partitioner import partition_for
 from pygoka.storage.base import StorageBuilder
 from pygoka.storage.rocksdb import RocksDBStorageBuilder
-from pygoka.table import PartitionState, PartitionTable
+from pygoka.table import PartitionTable
 from pygoka.table_reader import TableReader
 
 if TYPE_CHECKING:
@@ -113,6 +113,11 @@ class View:
         return (self.recovered() and not self._stop.is_set() and reader is not None and reader.error is None
                 and reader.idle())
 
+    def thread_ended(self) -> bool:
+        """thread_ended tells whether the thread start() began has ended without stop() being called."""
+        thread = self._thread
+        return thread is not None and not thread.is_alive()
+
     def partitions(self) -> list[PartitionTable]:
         """partitions are the view's partition tables, for monitoring."""
         return list(self._tables)
@@ -188,7 +193,7 @@ class View:
             self._stop.wait(self.reconnect_backoff)
 
     def _on_caught_up(self, table: PartitionTable) -> None:
-        table.state = PartitionState.RUNNING
+        table.caught_up()
         self._caught_up.add(table.partition)
         if len(self._caught_up) == len(self._tables):
             self._recovered.set()

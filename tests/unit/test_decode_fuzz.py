@@ -10,9 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pygoka import codec
-from pygoka.codec import Codec
+from pygoka.codec import Codec, decode
 from pygoka.errors import CodecError
-from pygoka.runner import _decode
 
 CODECS: list[Codec] = [codec.Bytes(), codec.String(), codec.Int64(), codec.Json()]
 # Bytes near each codec's grammar, so the fuzzer reaches past the first check.
@@ -51,7 +50,7 @@ class Raising:
 @given(data=NEAR_VALID)
 def test_random_bytes_decode_or_raise_codec_error(value_codec: Codec, data: bytes) -> None:
     try:
-        value = _decode(value_codec, data)
+        value = decode(value_codec, data)
     except CodecError as exc:
         assert type(value_codec).__name__ in str(exc)
         return
@@ -60,14 +59,14 @@ def test_random_bytes_decode_or_raise_codec_error(value_codec: Codec, data: byte
         # refuses them; the decode path itself still raised nothing but CodecError.
         return
     # What decoded is a value the codec can write back, and that decodes to the same value.
-    assert _decode(value_codec, value_codec.encode(value)) == value
+    assert decode(value_codec, value_codec.encode(value)) == value
 
 
 @settings(max_examples=50, deadline=None)
 @given(data=st.binary(max_size=3))
 def test_user_codec_exceptions_become_codec_errors_naming_the_codec(data: bytes) -> None:
     try:
-        assert _decode(Raising(), data) == {"first": data[0]}
+        assert decode(Raising(), data) == {"first": data[0]}
     except CodecError as exc:
         assert data == b""
         assert "codec Raising cannot decode b''" in str(exc)

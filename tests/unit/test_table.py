@@ -103,3 +103,17 @@ def test_a_callback_reads_what_decoding_the_stored_value_gives(tester: Tester, t
 
 def test_a_mutable_value_changed_after_set_value_is_not_what_is_read_later(tester: Tester) -> None:
     assert run_twice(tester, codec.Json(), {"n": 1}, mutate=True) == [{"n": 1}]
+
+
+def test_state_is_derived_from_catching_up_standby_and_closing() -> None:
+    t = table()
+    states = [t.state]
+    t.caught_up()
+    states.append(t.state)
+    t.standby = True
+    states.append(t.state)
+    t.recover()
+    states.append(t.state)
+    t.close()
+    states.append(t.state)
+    assert [s.value for s in states] == ["recovering", "running", "standby", "recovering", "closed"]

@@ -14,9 +14,9 @@ from prometheus_client import CollectorRegistry, ProcessCollector, generate_late
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from pygoka.runner import CHECKPOINT_BUCKETS
+from pygoka.checkpoint import CHECKPOINT_BUCKETS
 from pygoka.table import PartitionState, PartitionTable
-from pygoka.web.monitor import Monitor, processor_table, recovery_progress, runner_of, table_size
+from pygoka.web.monitor import Monitor, processor_table, recovery_progress, table_size
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _STATES = [state.value for state in PartitionState]
@@ -98,14 +98,13 @@ class PygokaCollector(Collector):
             if processor_table(processor) is not None:
                 for table in processor.table_partitions():
                     tables.add(f"processor:{group}", table)
-            runner = runner_of(processor)
-            if runner is not None:
-                counts = list(runner.checkpoint_counts)
+            stats = processor.checkpoint_stats()
+            if stats is not None:
                 cumulative, buckets = 0, []
-                for bound, count in zip([*map(str, CHECKPOINT_BUCKETS), "+Inf"], counts, strict=True):
+                for bound, count in zip([*map(str, CHECKPOINT_BUCKETS), "+Inf"], stats.counts, strict=True):
                     cumulative += count
                     buckets.append((bound, float(cumulative)))
-                checkpoints.add_metric([group], buckets, runner.checkpoint_seconds_sum)
+                checkpoints.add_metric([group], buckets, stats.seconds_sum)
         for view in monitor.views:
             recovered.add_metric(["view", view.table], 1.0 if view.recovered() else 0.0)
             view_failed.add_metric([view.table], 1.0 if view.error is not None else 0.0)

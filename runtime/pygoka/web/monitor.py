@@ -10,14 +10,11 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pygoka.processor import Processor
 from pygoka.table import PartitionState, PartitionTable
 from pygoka.view import View
-
-if TYPE_CHECKING:
-    from pygoka.runner import GroupRunner
 
 
 @dataclass
@@ -28,11 +25,6 @@ class _Rate:
     processed: int
     at: float
     per_second: float = 0.0
-
-
-def runner_of(processor: Processor) -> GroupRunner | None:
-    """runner_of is the processor's current group runner (None when not running), for its checkpoint stats."""
-    return processor._runner
 
 
 def processor_table(processor: Processor) -> str | None:
@@ -132,8 +124,7 @@ class Monitor:
         for view in self.views:
             if view.error is not None:
                 problems.append(f"view {view.table} failed: {view.error}")
-            thread = view._thread
-            if thread is not None and not thread.is_alive():
+            if view.thread_ended():
                 problems.append(f"view {view.table}: its thread ended")
         return problems
 
@@ -149,7 +140,7 @@ class Monitor:
 
     def processor_state(self, processor: Processor) -> dict[str, Any]:
         """processor_state is the monitor's JSON view of one processor instance."""
-        runner = runner_of(processor)
+        stats = processor.checkpoint_stats()
         ends = processor.end_offsets()
         partitions = []
         active: set[int] = set()
@@ -172,7 +163,7 @@ class Monitor:
         standby = [describe_table(t) for t in processor.table_partitions() if t.partition not in active]
         if processor.error is not None:
             status = "failed"
-        elif runner is None:
+        elif not processor.running():
             status = "stopped"
         else:
             status = "running"
@@ -184,7 +175,7 @@ class Monitor:
             "recovered": processor.recovered(),
             "partitions": partitions,
             "standby": standby,
-            "last_commit_seconds": runner.commit_seconds if runner is not None else None,
+            "last_commit_seconds": stats.last_seconds if stats is not None else None,
         }
 
     def view_state(self, view: View) -> dict[str, Any]:

@@ -1,0 +1,121 @@
+"""Assignment: which partitions and tables an instance holds across rebalances, and when a partition is ready."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from pygoka import Input, Join, Persist, codec, define_group
+from pygoka.rebalance import Assignment
+from pygoka.storage import MemoryStorage
+from pygoka.table import PartitionState, PartitionTable
+from pygoka.table_reader import CaughtUp
+
+GRAPH = define_group("g", Input("in", codec.String(), lambda ctx, msg: None), Join("profiles", codec.String()),
+                     Persist(codec.Int64()))
+
+
+@dataclass
+class FakeReader:
+    """FakeReader records what the assignment gives the table reader; report() plays its caught-up callback."""
+
+    reading: dict[tuple[str, int], tuple[PartitionTable, bool, CaughtUp]] = field(default_factory=dict)
+    removed: list[tuple[str, int]] = field(default_factory=list)
+
+    def add(self, table: PartitionTable, *, follow: bool, on_caught_up: CaughtUp | None = None) -> None:
+        assert on_caught_up is not None
+        self.reading[(table.topic, table.partition)] = (table, follow, on_caught_up)
+
+    def remove_many(self, partitions: list[tuple[str, int]]) -> None:
+        for key in partitions:
+            self.reading.pop(key, None)
+            self.removed.append(key)
+
+    def report(self, topic: str, partition: int) -> None:
+        table, _, on_caught_up = self.reading[(topic, partition)]
+        on_caught_up(table)
+
+
+def assignment(hot_standby: bool = False) -> tuple[Assignment, FakeReader]:
+    reader = FakeReader()
+    stores: dict[tuple[str, int], MemoryStorage] = {}
+
+    def storage(topic: str, partition: int) -> MemoryStorage:
+        return stores.setdefault((topic, partition), MemoryStorage())
+
+    return Assignment(GRAPH, storage, reader, hot_standby=hot_standby), reader  # type: ignore[arg-type]
+
+
+def test_assigned_partitions_are_paused_until_all_their_tables_caught_up() -> None:
+    a, reader = assignment()
+    assert a.assign([0, 1]) == [0, 1]
+    assert not a.recovered()
+    assert {key: follow for key, (_, follow, _) in reader.reading.items()} == {
+        ("g-table", 0): False, ("g-table", 1): False, ("profiles", 0): True, ("profiles", 1): True}
+    reader.report("g-table", 0)
+    reader.report("profiles", 1)
+    assert a.ready() == []
+    assert a.runs[0].table is not None and a.runs[0].table.state is PartitionState.RUNNING
+    reader.report("profiles", 0)
+    assert a.ready() == [a.runs[0]]
+    assert [run.state for run in a.runs.values()] == [PartitionState.RUNNING, PartitionState.RECOVERING]
+    reader.report("g-table", 1)
+    assert a.ready() == [a.runs[1]]
+    assert a.recovered()
+    assert a.recovery_seconds > 0
+
+
+def test_a_report_of_an_earlier_reading_is_ignored() -> None:
+    a, reader = assignment()
+    a.assign([0])
+    old = reader.reading[("g-table", 0)][2]
+    a.deactivate([0])
+    a.assign([0])
+    table = a.tables[0]
+    old(table)  # the first reading's report, queued before the partition was assigned again
+    assert a.ready() == []
+    assert table.recovering
+
+
+def test_partitions_given_up_keep_their_tables_until_the_next_assignment_closes_them() -> None:
+    a, reader = assignment()
+    a.assign([0, 1])
+    table0, table1, join1 = a.tables[0], a.tables[1], a.join_tables[("profiles", 1)]
+    assert a.deactivate([0, 1]) != []
+    assert a.runs == {}
+    assert ("g-table", 1) in reader.removed
+    a.assign([0])
+    a.release_unowned()
+    assert a.tables == {0: table0}  # the same open table: no reopening of its store
+    assert table1.state is PartitionState.CLOSED and join1.state is PartitionState.CLOSED
+    assert list(a.join_tables) == [("profiles", 0)]
+
+
+def test_hot_standby_follows_tables_given_up_and_activates_them_when_assigned() -> None:
+    a, reader = assignment(hot_standby=True)
+    a.read_ahead(2, follow=True)
+    assert all(follow and table.standby for table, follow, _ in reader.reading.values())
+    standby_report = reader.reading[("g-table", 1)][2]
+    reader.report("g-table", 0)
+    a.ready()
+    assert a.tables[0].state is PartitionState.STANDBY
+    assert a.tables_recovered() is False
+    a.assign([1])
+    a.release_unowned()
+    table1 = a.tables[1]
+    assert (table1.standby, reader.reading[("g-table", 1)][1]) == (False, False)
+    standby_report(table1)  # late report of the standby reading: not the active partition's catching up
+    assert a.ready() == []
+    assert table1.state is PartitionState.RECOVERING
+    # Still following partition 0, not restarted by the assignment.
+    assert reader.reading[("g-table", 0)][0].state is PartitionState.STANDBY
+    a.deactivate([1])
+    a.release_unowned()
+    assert table1.standby and reader.reading[("g-table", 1)][1] is True
+
+
+def test_without_tables_a_partition_is_ready_at_once() -> None:
+    graph = define_group("s", Input("in", codec.String(), lambda ctx, msg: None))
+    a = Assignment(graph, lambda topic, partition: MemoryStorage(), FakeReader(), hot_standby=False)  # type: ignore[arg-type]
+    assert a.assign([3]) == []
+    assert a.recovered()
+    assert a.runs[3].tables() == []
