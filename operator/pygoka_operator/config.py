@@ -18,6 +18,8 @@ class OperatorConfig:
     interval: float = 30.0
     #: kafka_timeout bounds each AdminClient call (PYGOKA_OPERATOR_KAFKA_TIMEOUT).
     kafka_timeout: float = 15.0
+    #: metrics_port serves the operator's metrics (PYGOKA_OPERATOR_METRICS_PORT; 0, the default: none; the chart: 9090).
+    metrics_port: int = 0
 
     @classmethod
     def from_env(cls) -> OperatorConfig:
@@ -28,4 +30,5 @@ class OperatorConfig:
             runtime_image=os.environ.get("PYGOKA_OPERATOR_RUNTIME_IMAGE", default.runtime_image),
             interval=float(os.environ.get("PYGOKA_OPERATOR_INTERVAL", default.interval)),
             kafka_timeout=float(os.environ.get("PYGOKA_OPERATOR_KAFKA_TIMEOUT", default.kafka_timeout)),
+            metrics_port=int(os.environ.get("PYGOKA_OPERATOR_METRICS_PORT", default.metrics_port)),
         )

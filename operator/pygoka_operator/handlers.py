@@ -7,7 +7,7 @@ from typing import Any
 
 import kopf
 
-from pygoka_operator import GROUP, MANAGER, VERSION, kube
+from pygoka_operator import GROUP, MANAGER, VERSION, kube, metrics
 from pygoka_operator.autoscaling import daemon as _autoscaler  # noqa: F401 - registers the autoscaler daemon
 from pygoka_operator.builders import (
     headless_service,
@@ -44,6 +44,9 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
     settings.persistence.finalizer = FINALIZER
     settings.posting.level = logging.WARNING
     kube.load_config()
+    if SETTINGS.metrics_port:
+        metrics.serve(SETTINGS.metrics_port)
+        log.info("metrics on port %d", SETTINGS.metrics_port)
 
 
 def kafka_settings(api_client: Any, namespace: str, spec: dict[str, Any]) -> tuple[str, dict[str, str]]:
@@ -103,6 +106,12 @@ def reconcile_group_topics(api_client: Any, owner: Owner, spec: dict[str, Any], 
 @kopf.timer(GROUP, VERSION, "processorgroups", interval=SETTINGS.interval, initial_delay=SETTINGS.interval)
 def reconcile_processorgroup(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """reconcile_processorgroup: topics first; the StatefulSet is only created or rolled onto ready topics."""
+    with metrics.reconcile("ProcessorGroup") as outcome:
+        outcome.blocked(processorgroup(body, patch))
+
+
+def processorgroup(body: kopf.Body, patch: kopf.Patch) -> str | None:
+    """processorgroup reconciles a ProcessorGroup into patch and returns why its StatefulSet was held, if it was."""
     owner = owner_of(body)
     spec = processor_spec(dict(body.get("spec") or {}))
     generation = body["metadata"].get("generation")
@@ -133,11 +142,15 @@ def reconcile_processorgroup(body: kopf.Body, patch: kopf.Patch, **_: Any) -> No
     patch.status["partitions"] = int(spec["partitions"])
     if blocked is None:
         patch.status["observedGeneration"] = generation
+    metrics.replicas("ProcessorGroup", owner.namespace, owner.name, int(spec["replicas"]),
+                     int(patch.status.get("readyReplicas") or 0))
+    return blocked
 
 
 @kopf.on.delete(GROUP, VERSION, "processorgroups")
 def delete_processorgroup(body: kopf.Body, **_: Any) -> None:
     """delete_processorgroup deletes the group's own topics under topicDeletionPolicy: Delete (children: GC)."""
+    metrics.forget("ProcessorGroup", str(body["metadata"]["namespace"]), str(body["metadata"]["name"]))
     spec = processor_spec(dict(body.get("spec") or {}))
     if spec["topicDeletionPolicy"] != "Delete":
         return
@@ -162,6 +175,18 @@ def delete_processorgroup(body: kopf.Body, **_: Any) -> None:
 @kopf.timer(GROUP, VERSION, "views", interval=SETTINGS.interval, initial_delay=SETTINGS.interval)
 def reconcile_view(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     """reconcile_view applies a View's StatefulSet, headless Service and query Service."""
+    with metrics.reconcile("View") as outcome:
+        outcome.blocked(view(body, patch))
+
+
+@kopf.on.delete(GROUP, VERSION, "views", optional=True)
+def delete_view(body: kopf.Body, **_: Any) -> None:
+    """delete_view drops the View's metric series (optional: it holds no finalizer, children go by GC)."""
+    metrics.forget("View", str(body["metadata"]["namespace"]), str(body["metadata"]["name"]))
+
+
+def view(body: kopf.Body, patch: kopf.Patch) -> str | None:
+    """view reconciles a View into patch and returns why its StatefulSet was held, if it was."""
     owner = owner_of(body)
     spec = view_spec(dict(body.get("spec") or {}))
     generation = body["metadata"].get("generation")
@@ -193,6 +218,9 @@ def reconcile_view(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
     patch.status["table"] = view_table(spec)
     if blocked is None:
         patch.status["observedGeneration"] = generation
+    metrics.replicas("View", owner.namespace, owner.name, int(spec["replicas"]),
+                     int(patch.status.get("readyReplicas") or 0))
+    return blocked
 
 
-__all__ = ["MANAGER", "configure", "delete_processorgroup", "reconcile_processorgroup", "reconcile_view"]
+__all__ = ["MANAGER", "configure", "delete_processorgroup", "delete_view", "reconcile_processorgroup", "reconcile_view"]

@@ -183,6 +183,9 @@ VIEW_STATUS: Schema = obj({
 })
 
 READY_COLUMN = {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'}
+#: REPLICA_COLUMNS are the pods the spec asks for and those ready (kubectl get pg/views).
+REPLICA_COLUMNS = [{"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+                   {"name": "Ready-Replicas", "type": "integer", "jsonPath": ".status.readyReplicas"}]
 AGE_COLUMN = {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}
 SCALE = {"specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
          "labelSelectorPath": ".status.selector"}
@@ -220,7 +223,7 @@ def processorgroup_crd() -> dict[str, Any]:
     """processorgroup_crd is the ProcessorGroup CRD."""
     return crd("ProcessorGroup", "processorgroups", ["pg"], PROCESSOR_SPEC, PROCESSOR_STATUS, [
         READY_COLUMN,
-        {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+        *REPLICA_COLUMNS,
         {"name": "Partitions", "type": "integer", "jsonPath": ".spec.partitions"},
         {"name": "Lag", "type": "integer", "jsonPath": ".status.lag"},
         AGE_COLUMN,
@@ -231,7 +234,7 @@ def view_crd() -> dict[str, Any]:
     """view_crd is the View CRD."""
     return crd("View", "views", [], VIEW_SPEC, VIEW_STATUS, [
         READY_COLUMN,
-        {"name": "Replicas", "type": "integer", "jsonPath": ".spec.replicas"},
+        *REPLICA_COLUMNS,
         {"name": "Table", "type": "string", "jsonPath": ".status.table"},
         AGE_COLUMN,
     ])

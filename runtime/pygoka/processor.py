@@ -136,6 +136,11 @@ class Processor:
         tables = dict(runner.assignment.tables) if runner is not None else {}
         return [tables[n] for n in sorted(tables)]
 
+    def rebalances(self) -> int:
+        """rebalances counts the current run's partition assignments and revocations (0 when not running)."""
+        runner = self._runner
+        return runner.assignment.rebalances if runner is not None else 0
+
     def checkpoint_stats(self) -> CheckpointStats | None:
         """checkpoint_stats are the current run's checkpoint durations (a copy), None when not running."""
         runner = self._runner

@@ -24,6 +24,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from pygoka.errors import ProcessingError
 from pygoka.kafka.config import Config
 from pygoka.kafka.transport import ConsumerBuilder
+from pygoka.recovery_progress import RecoveryProgress
 from pygoka.table import PartitionTable
 
 log = logging.getLogger("pygoka.table_reader")
@@ -69,6 +70,8 @@ class TableReader:
         # Asks for high watermarks: a read_committed consumer's answer is the last stable offset.
         self._watermarks: Any = None
         self.error: BaseException | None = None
+        self._progress = RecoveryProgress(f"table reader {name}")
+        self._records_read = 0
 
     def start(self) -> None:
         """start creates the consumer and the reader thread."""
@@ -127,6 +130,7 @@ class TableReader:
                 if messages:
                     self._store(messages)
                 self._check_caught_up()
+                self._report_progress()
         except BaseException as exc:
             self.error = exc
             log.exception("table reader %s failed", self.name)
@@ -214,6 +218,7 @@ class TableReader:
                 continue
             entry.table.apply(updates, last[0])
             entry.records += len(updates)
+            self._records_read += len(updates)
 
     def _check_caught_up(self) -> None:
         pending = [(key, entry) for key, entry in self._entries.items()
@@ -224,6 +229,12 @@ class TableReader:
         for (key, entry), position in zip(pending, positions, strict=True):
             if position.offset >= 0 and entry.target is not None and position.offset >= entry.target:
                 self._mark_caught_up(key, entry)
+
+    def _report_progress(self) -> None:
+        pending = [entry for entry in self._entries.values() if not entry.caught_up and entry.target is not None]
+        self._progress.update(len(pending), self._records_read,
+                              sum(max(entry.target - entry.table.next_offset(), 0) for entry in pending
+                                  if entry.target is not None))
 
     def _mark_caught_up(self, key: tuple[str, int], entry: _Entry) -> None:
         entry.caught_up = True

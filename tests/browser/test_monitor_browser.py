@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import pytest
 from helpers import Names, Start, wait_until
 from playwright.sync_api import sync_playwright
+from prefix_proxy import prefix_proxy
 from pygoka.web import MonitorServer
 from web_helpers import USERS, ClickApp, expected_counts, get_json
 
@@ -18,9 +20,13 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic"
 CLICKS = [(USERS[i % 4], f"click-{i}") for i in range(10)]
 
 
-def test_monitor_page_shows_partitions_and_answers_queries(brokers: str, names: Names,
-                                                            tmp_path: Path, start: Start) -> None:
-    """The page lists both partitions as running with their processed counts; the form returns a count."""
+@pytest.mark.parametrize("behind_prefix", [False, True], ids=["direct", "service-proxy-prefix"])
+def test_monitor_page_shows_partitions_and_answers_queries(brokers: str, names: Names, tmp_path: Path,
+                                                            start: Start, behind_prefix: bool) -> None:
+    """The page lists both partitions as running with their processed counts; the form returns a count.
+
+    Also behind a prefix-stripping proxy shaped like the API server's service proxy: every URL of the page
+    (its script, style, state polls and queries) is relative, or the page would stay empty there."""
     assert Path(CHROMIUM).exists(), "Debian's chromium is missing: run scripts/lib/chromium.sh"
     app = ClickApp(brokers, names("browser-group"), names("browser-clicks"))
     app.emit(CLICKS)
@@ -34,11 +40,13 @@ def test_monitor_page_shows_partitions_and_answers_queries(brokers: str, names: 
         wait_until(lambda: sum(p["processed"] for p in get_json(f"{server.url}/api/state")[1]["processors"][0]
                                ["partitions"]) == len(CLICKS), message="clicks processed")
         counts = expected_counts(CLICKS)
-        with sync_playwright() as playwright:
+        with contextlib.ExitStack() as stack, sync_playwright() as playwright:
+            url = stack.enter_context(prefix_proxy(server.url)) if behind_prefix else server.url
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page(viewport={"width": 1200, "height": 700})
-                page.goto(server.url)
+                # Without the trailing slash, as people type it: the proxy redirects, as the API server does.
+                page.goto(url.rstrip("/") if behind_prefix else url)
                 rows = page.locator(f'div.processor[data-group="{app.group}"] tr.partition')
                 rows.nth(1).wait_for(timeout=15_000)
                 assert rows.count() == 2
@@ -64,6 +72,10 @@ def test_monitor_page_shows_partitions_and_answers_queries(brokers: str, names: 
                 screenshot = tmp_path / "monitor.png"
                 page.screenshot(path=str(screenshot), full_page=True)
                 assert screenshot.stat().st_size > 10_000
+                # The navigation links resolve under the page's own path too.
+                for link in page.locator("nav a").all():
+                    href = link.evaluate("a => a.href")
+                    assert href.startswith(url) and page.request.get(href).status in (200, 503), href
             finally:
                 browser.close()
     finally:

@@ -339,3 +339,32 @@ def test_demo_counts_clicks_until_sigterm(
     assert child.proc.wait(60) == 0, child.errors()
     wait_until(lambda: lines and lines[-1].startswith("emitted "), timeout=10, message="the summary line")
     assert lines[-1] == "emitted 10 clicks, processed 10; stopped"
+
+
+def test_json_logs_include_librdkafka(
+    brokers: str, cli: Callable[..., Cli], module: dict[str, str], tmp_path: Path,
+) -> None:
+    """PYGOKA_LOG_FORMAT=json: every log line is one JSON object, librdkafka's own lines among them (a second
+    bootstrap address nobody listens on makes librdkafka log its refused connection)."""
+    emit(brokers, module["topic"], ["a", "b"])
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        dead = f"127.0.0.1:{closed.getsockname()[1]}"
+    child = cli("run", "clicks_graph:graph", "--state-dir", str(tmp_path / "state"), "--http-port", "0",
+                "--partitions", "2", "--brokers", f"{brokers},{dead}", *FAST, extra_env={"PYGOKA_LOG_FORMAT": "json"})
+    wait_until(lambda: any("partition 1 recovered" in line for line in child.stderr) or child.proc.poll() is not None,
+               timeout=90, message="the processor to recover")
+    wait_until(lambda: any('"pygoka.librdkafka"' in line for line in child.stderr), timeout=30,
+               message="a librdkafka log line")
+    assert child.terminate() == 0, child.errors()
+    entries = [json.loads(line) for line in child.stderr]
+    assert all({"time", "level", "logger", "message"} <= set(entry) for entry in entries)
+    assert any(entry["logger"] == "pygoka.librdkafka" and dead in entry["message"] for entry in entries), entries
+    assert any(entry["logger"] == "pygoka.processor" and "assigned partitions" in entry["message"]
+               for entry in entries)
+
+
+def test_bad_log_format_exits_2(cli: Callable[..., Cli], module: dict[str, str]) -> None:
+    child = cli("run", "clicks_graph:graph", "--http-port", "0", extra_env={"PYGOKA_LOG_FORMAT": "xml"})
+    assert child.wait() == 2
+    assert "log format must be one of text, json, not 'xml'" in child.errors()

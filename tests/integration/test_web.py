@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import pygoka
 import pytest
 from helpers import Names, Start, wait_until
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as openmetrics_families
 from prometheus_client.parser import text_string_to_metric_families
 from pygoka.web import MonitorServer
 from web_helpers import USERS, ClickApp, expected_counts, get, get_json
@@ -35,6 +39,18 @@ def samples(url: str) -> dict[str, list[tuple[dict[str, str], float]]]:
         for sample in family.samples:
             result.setdefault(sample.name, []).append((dict(sample.labels), sample.value))
     return result
+
+
+def scrape_openmetrics(url: str) -> dict[str, float]:
+    """scrape_openmetrics asks /metrics for OpenMetrics and sums the samples of each family."""
+    request = urllib.request.Request(f"{url}/metrics", headers={
+        "Accept": "application/openmetrics-text; version=1.0.0; charset=utf-8"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.headers["Content-Type"].startswith("application/openmetrics-text")
+        body = response.read().decode()
+    assert body.endswith("# EOF\n")
+    return {family.name: sum(s.value for s in family.samples if s.name == family.name + "_total" or
+                             s.name == family.name) for family in openmetrics_families(body)}
 
 
 def total(metrics: dict[str, list[tuple[dict[str, str], float]]], metric: str, **labels: str) -> float:
@@ -83,20 +99,28 @@ def test_probes_metrics_and_queries(brokers: str, names: Names, tmp_path: Path, 
     assert total(metrics, "pygoka_messages_processed_total", group=app.group) == len(CLICKS)
     assert total(metrics, "pygoka_processor_failures_total", group=app.group) == 0
     assert total(metrics, "pygoka_processor_running", group=app.group) == 1
-    assert total(metrics, "pygoka_recovered", source="processor", name=app.group) == 1
-    assert total(metrics, "pygoka_recovered", source="view", name=app.table) == 1
+    assert total(metrics, "pygoka_processor_recovered", group=app.group) == 1
+    assert total(metrics, "pygoka_view_recovered", table=app.table) == 1
+    assert total(metrics, "pygoka_rebalances_total", group=app.group) >= 1
     assert total(metrics, "pygoka_checkpoint_seconds_count", group=app.group) >= 1
     assert total(metrics, "pygoka_checkpoint_seconds_bucket", group=app.group, le="+Inf") == \
         total(metrics, "pygoka_checkpoint_seconds_count", group=app.group)
     assert 0 < total(metrics, "pygoka_checkpoint_seconds_sum", group=app.group) < 60
     # RocksDB's estimate counts overwrites still in the memtable: between the key count and the updates.
-    for source in (f"processor:{app.group}", "view"):
+    for source in ("processor", "view"):
         assert len(counts) <= total(metrics, "pygoka_table_keys_estimate", source=source) <= len(CLICKS)
         assert {v for _, v in [s for s in metrics["pygoka_table_recovery_progress"]
                                if s[0]["source"] == source]} == {1.0}
         assert total(metrics, "pygoka_table_state", source=source, state="running") == 2
+    assert total(metrics, "pygoka_table_state", source="processor", group=app.group, table=app.table,
+                 state="running") == 2
     assert max(v for _, v in metrics["pygoka_table_offset"]) >= 0
     assert "process_cpu_seconds_total" in metrics
+    (info,) = metrics["pygoka_build_info"]
+    assert info[0]["version"] == pygoka.__version__ and info[1] == 1
+    # A scraper preferring OpenMetrics gets it (prometheus_client's content negotiation).
+    openmetrics = scrape_openmetrics(server.url)
+    assert openmetrics["pygoka_messages_processed"] == len(CLICKS)
 
     for user, count in counts.items():
         status, body = get_json(f"{server.url}/tables/{app.table}/{user}")
@@ -107,7 +131,6 @@ def test_probes_metrics_and_queries(brokers: str, names: Names, tmp_path: Path, 
     assert status == 400 and body["tables"] == [app.table]
 
     # Read-only: nothing but GET/HEAD is routed.
-    import urllib.request
     request = urllib.request.Request(f"{server.url}/tables/{app.table}/alice", data=b"9", method="PUT")
     with pytest.raises(urllib.error.HTTPError) as raised:
         urllib.request.urlopen(request, timeout=10)

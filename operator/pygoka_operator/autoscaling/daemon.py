@@ -23,7 +23,7 @@ from typing import Any
 
 import kopf
 
-from pygoka_operator import GROUP, VERSION, kube
+from pygoka_operator import GROUP, VERSION, kube, metrics
 from pygoka_operator.autoscaling.decision import Decision, Sample, decide, policy_from_spec
 from pygoka_operator.autoscaling.lag import group_lag
 from pygoka_operator.autoscaling.lag_reader import LagReader, consumed_topics
@@ -101,6 +101,7 @@ def measure(name: str, namespace: str, raw_spec: dict[str, Any], state: State) -
                     kube.redact(f"{type(exc).__name__}: {exc}", config))
         return policy.interval, None
     lag = group_lag(offsets)
+    metrics.LAG.labels(namespace, name, group_of(name, spec)).set(lag)
     status: dict[str, Any] = {"lag": lag}
     if not auto.get("enabled"):
         state.history, state.last = (), None
@@ -112,7 +113,9 @@ def measure(name: str, namespace: str, raw_spec: dict[str, Any], state: State) -
                       last_scaled=state.last_scaled)
     state.history = decision.history
     status["desiredReplicas"] = decision.desired
+    metrics.DESIRED.labels(namespace, name).set(decision.desired)
     if decision.scale:
+        metrics.SCALINGS.labels(namespace, name, "up" if decision.replicas > current else "down").inc()
         patch_group(namespace, name, {"spec": {"replicas": decision.replicas}}, status=False)
         state.last_scaled = now
         status["lastScaling"] = {"time": timestamp(), "from": current, "to": decision.replicas,

@@ -23,6 +23,7 @@ from pygoka.cli.loading import (
 )
 from pygoka.cli.options import add_option_flags, resolve_options
 from pygoka.graph import GroupGraph
+from pygoka.logs import LOG_FORMATS, configure_logging
 from pygoka.processor import Processor
 from pygoka.view import View
 
@@ -96,16 +97,20 @@ def register(commands: Any) -> None:
     parser.add_argument("--query-host", default=None,
                         help="address of --query-port (default $PYGOKA_QUERY_HOST or --http-host)")
     parser.add_argument("--log-level", default=None, help="logging level (default $PYGOKA_LOG_LEVEL or INFO)")
+    parser.add_argument("--log-format", default=None, choices=LOG_FORMATS,
+                        help="text, or json: one object per line (default $PYGOKA_LOG_FORMAT or text)")
     add_option_flags(parser)
     parser.set_defaults(handler=handle)
 
 
-def configure_logging(level: str | None) -> None:
-    """configure_logging logs to stderr at level (a name like INFO or DEBUG)."""
-    name = (level or os.environ.get("PYGOKA_LOG_LEVEL") or "INFO").upper()
-    if not isinstance(logging.getLevelName(name), int):
-        raise UsageError(f"unknown log level '{name}'")
-    logging.basicConfig(level=name, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def setup_logging(args: argparse.Namespace) -> None:
+    """setup_logging applies --log-level/$PYGOKA_LOG_LEVEL and --log-format/$PYGOKA_LOG_FORMAT."""
+    level = args.log_level or os.environ.get("PYGOKA_LOG_LEVEL", "").strip() or "INFO"
+    log_format = args.log_format or os.environ.get("PYGOKA_LOG_FORMAT", "").strip() or "text"
+    try:
+        configure_logging(level, log_format)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def build(args: argparse.Namespace) -> Processor | View:
@@ -170,7 +175,7 @@ def install_signal_handlers(target: Processor | View) -> threading.Event:
 
 def handle(args: argparse.Namespace) -> int:
     """handle runs the processor or view until it stops and returns the exit code."""
-    configure_logging(args.log_level)
+    setup_logging(args)
     try:
         target = build(args)
     except UsageError:

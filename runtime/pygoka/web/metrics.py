@@ -4,28 +4,35 @@ Nothing is counted per message for these metrics: the runner's own counters (Par
 table offsets, the per-checkpoint duration buckets) are turned into metric families when scraped.
 Per-partition counters restart when a partition is assigned again, which Prometheus treats as a
 counter reset.
+
+Label names mean one thing across all metrics: group is a processor group (its consumer group), topic an input
+topic, table a table topic, partition a partition number, and source whether a table partition is a
+processor's ("processor", with its group) or a view's ("view").
 """
 
 from __future__ import annotations
 
+import platform
 from collections.abc import Iterator
 
-from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
+import confluent_kafka
+from prometheus_client import CollectorRegistry, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
+import pygoka
 from pygoka.checkpoint import CHECKPOINT_BUCKETS
 from pygoka.table import PartitionState, PartitionTable
 from pygoka.web.monitor import Monitor, processor_table, recovery_progress, table_size
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _STATES = [state.value for state in PartitionState]
 
 
 class _TableFamilies:
     """_TableFamilies are the metric families describing table partitions, of processors and views."""
 
-    labels = ["source", "table", "partition"]
+    labels = ["source", "group", "table", "partition"]
 
     def __init__(self) -> None:
         self.offset = GaugeMetricFamily("pygoka_table_offset", "Table topic offset of the last stored update.",
@@ -40,8 +47,8 @@ class _TableFamilies:
         self.state = GaugeMetricFamily("pygoka_table_state", "1 for the state a table partition is in.",
                                        labels=[*self.labels, "state"])
 
-    def add(self, source: str, table: PartitionTable) -> None:
-        labels = [source, table.topic, str(table.partition)]
+    def add(self, source: str, group: str, table: PartitionTable) -> None:
+        labels = [source, group, table.topic, str(table.partition)]
         offset = table.offset()
         if offset is not None:
             self.offset.add_metric(labels, offset)
@@ -74,8 +81,11 @@ class PygokaCollector(Collector):
         failures = CounterMetricFamily("pygoka_processor_failures", "Processor runs that ended with an error.",
                                        labels=["group"])
         running = GaugeMetricFamily("pygoka_processor_running", "1 while the processor runs.", labels=["group"])
-        recovered = GaugeMetricFamily("pygoka_recovered", "1 once a processor or view has recovered.",
-                                      labels=["source", "name"])
+        recovered = GaugeMetricFamily("pygoka_processor_recovered", "1 once the processor's partitions recovered.",
+                                      labels=["group"])
+        rebalances = CounterMetricFamily("pygoka_rebalances", "Partition assignments and revocations of the run.",
+                                         labels=["group"])
+        view_recovered = GaugeMetricFamily("pygoka_view_recovered", "1 once a view has recovered.", labels=["table"])
         view_failed = GaugeMetricFamily("pygoka_view_failed", "1 when a view's run() failed.", labels=["table"])
         checkpoints = HistogramMetricFamily("pygoka_checkpoint_seconds",
                                             "Duration of checkpoints (flush, table write, offset commit).",
@@ -87,7 +97,7 @@ class PygokaCollector(Collector):
             state = monitor.processor_state(processor)
             failures.add_metric([group], processor.failures)
             running.add_metric([group], 1.0 if state["status"] == "running" else 0.0)
-            recovered.add_metric(["processor", group], 1.0 if state["recovered"] else 0.0)
+            recovered.add_metric([group], 1.0 if state["recovered"] else 0.0)
             for partition in state["partitions"]:
                 labels = [group, str(partition["partition"])]
                 processed.add_metric(labels, partition["processed"])
@@ -97,7 +107,8 @@ class PygokaCollector(Collector):
                         lag.add_metric([group, item["topic"], str(partition["partition"])], item["lag"])
             if processor_table(processor) is not None:
                 for table in processor.table_partitions():
-                    tables.add(f"processor:{group}", table)
+                    tables.add("processor", group, table)
+            rebalances.add_metric([group], processor.rebalances())
             stats = processor.checkpoint_stats()
             if stats is not None:
                 cumulative, buckets = 0, []
@@ -106,11 +117,13 @@ class PygokaCollector(Collector):
                     buckets.append((bound, float(cumulative)))
                 checkpoints.add_metric([group], buckets, stats.seconds_sum)
         for view in monitor.views:
-            recovered.add_metric(["view", view.table], 1.0 if view.recovered() else 0.0)
+            view_recovered.add_metric([view.table], 1.0 if view.recovered() else 0.0)
             view_failed.add_metric([view.table], 1.0 if view.error is not None else 0.0)
             for table in view.partitions():
-                tables.add("view", table)
-        yield from [processed, rate, lag, failures, running, recovered, view_failed, checkpoints]
+                tables.add("view", "", table)
+        yield build_info()
+        yield from [processed, rate, lag, failures, running, recovered, rebalances, checkpoints, view_recovered,
+                    view_failed]
         yield from tables.families()
 
 
@@ -122,6 +135,19 @@ def build_registry(monitor: Monitor) -> CollectorRegistry:
     return registry
 
 
-def render(registry: CollectorRegistry) -> bytes:
-    """render is the text exposition of a registry, as served at /metrics."""
-    return generate_latest(registry)
+def build_info() -> GaugeMetricFamily:
+    """build_info is pygoka_build_info: 1, with the versions of pygoka, Python, confluent-kafka and librdkafka."""
+    info = GaugeMetricFamily("pygoka_build_info", "Versions pygoka runs with (the value is always 1).",
+                             labels=["version", "python", "confluent_kafka", "librdkafka"])
+    info.add_metric([pygoka.__version__, platform.python_version(), confluent_kafka.version()[0],
+                     confluent_kafka.libversion()[0]], 1.0)
+    return info
+
+
+def render(registry: CollectorRegistry, accept: str | None) -> tuple[bytes, str]:
+    """render is the exposition of a registry in the format the Accept header asks for (Prometheus text, or
+    OpenMetrics for a scraper that prefers it), with its content type, as prometheus_client's handlers do."""
+    encoder, content_type = choose_encoder(accept or "")
+    return encoder(registry), content_type
+
+

@@ -196,7 +196,8 @@ class MonitorServer:
         return web.json_response(body, status=503 if reasons else 200)
 
     async def _metrics(self, request: web.Request) -> web.Response:
-        return web.Response(body=metrics.render(self.registry), headers={"Content-Type": metrics.CONTENT_TYPE})
+        body, content_type = metrics.render(self.registry, request.headers.get("Accept"))
+        return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 def _url(host: str, port: int) -> str:

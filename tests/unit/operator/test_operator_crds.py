@@ -56,7 +56,8 @@ def test_processorgroup_contract() -> None:
     assert version["subresources"] == {"status": {}, "scale": {
         "specReplicasPath": ".spec.replicas", "statusReplicasPath": ".status.replicas",
         "labelSelectorPath": ".status.selector"}}
-    assert [c["name"] for c in version["additionalPrinterColumns"]] == ["Ready", "Replicas", "Partitions", "Lag", "Age"]
+    assert [c["name"] for c in version["additionalPrinterColumns"]] == [
+        "Ready", "Replicas", "Ready-Replicas", "Partitions", "Lag", "Age"]
     spec = version["schema"]["openAPIV3Schema"]["properties"]["spec"]
     props = spec["properties"]
     assert props["group"]["x-kubernetes-validations"][0]["rule"] == "self == oldSelf"

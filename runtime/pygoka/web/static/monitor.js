@@ -1,4 +1,6 @@
-// The monitor page: polls /api/state every second and renders it; the form queries /tables/{table}/{key}.
+// The monitor page: polls api/state every second and renders it; the form queries tables/{table}/{key}.
+// Every URL is relative to the page, so the page works behind a path prefix (kubectl proxy, the API server's
+// service proxy, an Ingress path).
 "use strict";
 
 function el(tag, attrs, ...children) {
@@ -83,7 +85,7 @@ function fillTables(names) {
 async function refresh() {
   const status = document.getElementById("status");
   try {
-    const response = await fetch("/api/state", { cache: "no-store" });
+    const response = await fetch("api/state", { cache: "no-store" });
     const state = await response.json();
     document.getElementById("processors").replaceChildren(...state.processors.map(renderProcessor));
     document.getElementById("views").replaceChildren(...state.views.map(renderView));
@@ -106,7 +108,7 @@ document.getElementById("query-form").addEventListener("submit", async (event) =
   const table = document.getElementById("query-table").value;
   const key = document.getElementById("query-key").value;
   const out = document.getElementById("query-result");
-  const response = await fetch(`/tables/${encodeURIComponent(table)}/${encodeURIComponent(key)}`);
+  const response = await fetch(`tables/${encodeURIComponent(table)}/${encodeURIComponent(key)}`);
   const body = await response.json();
   out.className = response.ok ? "found" : "missing";
   out.dataset.status = String(response.status);
