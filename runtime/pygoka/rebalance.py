@@ -72,7 +72,6 @@ class Assignment:
         A paused partition's input must wait until ready() returns its run: its tables are being
         caught up from their stored offsets.
         """
-        self.assigned_once = True
         self.rebalances += 1
         paused: list[int] = []
         for number in numbers:
@@ -93,6 +92,8 @@ class Assignment:
                 self._read(partition_table, run, follow=partition_table is not table)
             if run.recovering:
                 paused.append(number)
+        # Only now: other threads (recovered(), monitors) must not see an assignment without its runs.
+        self.assigned_once = True
         return paused
 
     def ready(self) -> list[PartitionRun]:
