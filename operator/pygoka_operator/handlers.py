@@ -128,7 +128,8 @@ def processorgroup(body: kopf.Body, patch: kopf.Patch) -> str | None:
     statefulset: dict[str, Any] | None = None
     if blocked is None:
         try:
-            statefulset = kube.apply(api_client, processor_statefulset(owner, spec, brokers))
+            statefulset = kube.apply(api_client, processor_statefulset(owner, spec, brokers,
+                                                                               SETTINGS.image_pull_secrets))
         except kube.SPEC_ERRORS as exc:
             blocked = kube.spec_error(exc)
     if blocked is not None:
@@ -205,7 +206,8 @@ def view(body: kopf.Body, patch: kopf.Patch) -> str | None:
     kube.apply(api_client, query_service(owner, name, own_labels, selector, int(spec["servicePort"])))
     if blocked is None:
         try:
-            statefulset = kube.apply(api_client, view_statefulset(owner, spec, brokers, SETTINGS.runtime_image))
+            statefulset = kube.apply(api_client, view_statefulset(owner, spec, brokers, SETTINGS.runtime_image,
+                                                                          SETTINGS.image_pull_secrets))
         except kube.SPEC_ERRORS as exc:
             blocked = kube.spec_error(exc)
     if blocked is not None:

@@ -1,4 +1,5 @@
-"""The operator's own metrics and the options it refuses, against the real API server and Kafka.
+"""The operator's own metrics, the options it refuses and the pull secrets it passes on, against the real API
+server and Kafka.
 
 The operator runs as a real process with the chart's ServiceAccount and a metrics port; its /metrics is scraped
 over HTTP (Prometheus text and OpenMetrics). A ProcessorGroup with a setting librdkafka refuses is reported in a
@@ -32,7 +33,8 @@ def metrics_port(installed: Cluster, brokers: str, tmp_path_factory: pytest.Temp
     """metrics_port is the port of a cluster-wide operator's /metrics, run until the module ends."""
     port = free_port()
     with run_operator(installed, brokers, tmp_path_factory.mktemp("metrics-operator"), RELEASE, OPERATOR_NS,
-                      extra_env={"PYGOKA_OPERATOR_METRICS_PORT": str(port)}):
+                      extra_env={"PYGOKA_OPERATOR_METRICS_PORT": str(port),
+                                 "PYGOKA_OPERATOR_IMAGE_PULL_SECRETS": "regcred,mirror"}):
         yield port
 
 
@@ -57,7 +59,10 @@ def test_reconciles_replicas_and_refused_options_in_metrics(installed: Cluster, 
     installed.apply(namespace, processor_group(good, inputs=[f"{namespace}-in"], replicas=2))
     installed.apply(namespace, processor_group(bad, inputs=[f"{namespace}-in"], options={
         "consumerConfig": {"session.timeout.msec": "10000"}}))
-    wait_for(lambda: installed.get("statefulset", good, "-n", namespace), lambda s: True, "the good StatefulSet")
+    statefulset = wait_for(lambda: installed.get("statefulset", good, "-n", namespace), lambda s: True,
+                           "the good StatefulSet")
+    # The chart's imagePullSecrets reach the pods the operator makes.
+    assert statefulset["spec"]["template"]["spec"]["imagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror"}]
     refused = wait_for(lambda: installed.get("pg", bad, "-n", namespace),
                        lambda pg: (condition(pg, "Degraded") or {}).get("status") == "True", "the refusal")
     message = condition(refused, "Degraded")["message"]  # type: ignore[index]

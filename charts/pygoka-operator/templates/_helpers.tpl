@@ -1,13 +1,25 @@
+{{- /* name is the chart's name, or nameOverride. */ -}}
+{{- define "pygoka-operator.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- /* fullname names the release's objects: fullnameOverride, or <release>-<name> (the release alone when it
+already contains the name). */ -}}
 {{- define "pygoka-operator.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := include "pygoka-operator.name" . -}}
+{{- if contains $name .Release.Name -}}
 {{- .Release.Name | trunc 63 | trimSuffix "-" -}}
 {{- else -}}
-{{- printf "%s-%s" .Release.Name .Chart.Name | trunc 63 | trimSuffix "-" -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
 
 {{- define "pygoka-operator.labels" -}}
-app.kubernetes.io/name: pygoka-operator
+app.kubernetes.io/name: {{ include "pygoka-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
@@ -15,8 +27,17 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- end -}}
 
 {{- define "pygoka-operator.selectorLabels" -}}
-app.kubernetes.io/name: pygoka-operator
+app.kubernetes.io/name: {{ include "pygoka-operator.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{- /* pullSecretNames are imagePullSecrets' names, comma-separated: the operator gives them to the pods it makes. */ -}}
+{{- define "pygoka-operator.pullSecretNames" -}}
+{{- $names := list -}}
+{{- range .Values.imagePullSecrets -}}
+{{- $names = append $names .name -}}
+{{- end -}}
+{{- join "," $names -}}
 {{- end -}}
 
 {{- define "pygoka-operator.serviceAccountName" -}}

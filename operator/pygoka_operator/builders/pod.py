@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pygoka_operator.builders.merge import merge
@@ -38,8 +39,10 @@ def base_env(brokers: str, http_port: int, kafka_secret: str | None) -> list[dic
 
 
 def pod_template(*, labels: dict[str, str], image: str, command: list[str], env: list[dict[str, Any]],
-                 http_port: int, spec: dict[str, Any], query_port: int | None = None) -> dict[str, Any]:
-    """pod_template is the StatefulSet's pod template with spec's resources, env and podTemplate merged in."""
+                 http_port: int, spec: dict[str, Any], query_port: int | None = None,
+                 pull_secrets: Sequence[str] = ()) -> dict[str, Any]:
+    """pod_template is the StatefulSet's pod template with spec's resources, env and podTemplate merged in;
+    pull_secrets are the operator's imagePullSecrets."""
     secret = (spec.get("kafka") or {}).get("secretRef", {}).get("name")
     mounts: list[dict[str, Any]] = [{"name": "state", "mountPath": STATE_DIR},
                                     {"name": "tmp", "mountPath": "/tmp"}]
@@ -78,6 +81,8 @@ def pod_template(*, labels: dict[str, str], image: str, command: list[str], env:
             "securityContext": dict(POD_SECURITY),
         },
     }
+    if pull_secrets:
+        template["spec"]["imagePullSecrets"] = [{"name": name} for name in pull_secrets]
     merged: dict[str, Any] = merge(template, checked_template(spec.get("podTemplate") or {}))
     # The selector must keep matching whatever the override says.
     merged["metadata"]["labels"] = {**merged["metadata"].get("labels", {}), **labels}

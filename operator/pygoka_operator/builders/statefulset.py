@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from pygoka.options import OPTIONS
@@ -24,7 +25,8 @@ def options_env(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return env
 
 
-def processor_statefulset(owner: Owner, spec: dict[str, Any], brokers: str) -> dict[str, Any]:
+def processor_statefulset(owner: Owner, spec: dict[str, Any], brokers: str,
+                          pull_secrets: Sequence[str] = ()) -> dict[str, Any]:
     """processor_statefulset is the StatefulSet of a defaulted ProcessorGroup spec; brokers already resolved."""
     group = group_of(owner.name, spec)
     name = child_name("ProcessorGroup", owner.name)
@@ -32,7 +34,7 @@ def processor_statefulset(owner: Owner, spec: dict[str, Any], brokers: str) -> d
     secret = (spec.get("kafka") or {}).get("secretRef", {}).get("name")
     env = [*base_env(brokers, int(spec["httpPort"]), secret), *options_env(spec)]
     template = pod_template(labels=own_labels, image=str(spec["image"]), command=["pygoka", "run", str(spec["graph"])],
-                            env=env, http_port=int(spec["httpPort"]), spec=spec)
+                            env=env, http_port=int(spec["httpPort"]), spec=spec, pull_secrets=pull_secrets)
     return statefulset(owner=owner, name=name, labels=own_labels, selector=selector_labels(owner.name, "processor"),
                        service=name, replicas=int(spec["replicas"]), template=template,
                        storage=spec.get("storage") or {})

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import pygoka
 from pygoka.cli import demo, graph, run, topics
 from pygoka.cli.exit_codes import USAGE, code_for
 from pygoka.cli.loading import RunConfig, UsageError, ViewSpec
@@ -16,6 +17,7 @@ __all__ = ["RunConfig", "ViewSpec", "build_parser", "main"]
 def build_parser() -> argparse.ArgumentParser:
     """build_parser is the argument parser with one subcommand per module."""
     parser = argparse.ArgumentParser(prog="pygoka", description="Run and inspect pygoka processor groups.")
+    parser.add_argument("--version", action="version", version=f"pygoka {pygoka.__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in (run, graph, topics, demo):
         module.register(commands)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,12 @@ def helm(*args: str, check: bool = True, tmp: Path) -> subprocess.CompletedProce
     return result
 
 
+#: KUBE_VERSION is the cluster version `helm template` assumes (the chart's kubeVersion refuses helm's default).
+KUBE_VERSION = "1.35.0"
+
+
 def render(tmp: Path, *sets: str) -> list[dict[str, Any]]:
-    args = ["template", "rel", str(CHART), "--namespace", "ops", "--include-crds"]
+    args = ["template", "rel", str(CHART), "--namespace", "ops", "--include-crds", "--kube-version", KUBE_VERSION]
     for value in sets:
         args += ["--set", value]
     return [doc for doc in yaml.safe_load_all(helm(*args, tmp=tmp).stdout) if doc]
@@ -92,9 +97,15 @@ def test_namespaced_roles_per_watched_namespace(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("values", "error"), [
     (["rbac.clusterWide=false"], "rbac.clusterWide=false needs watchNamespaces"),
     (["replicaCount=2"], "replicaCount > 1 needs peering.name"),
+    # values.schema.json: a misspelt or mistyped value is refused, naming it.
+    (["kafka.bootstrapServer=kafka:9092"], "at '/kafka': additional properties 'bootstrapServer' not allowed"),
+    (["replicaCount=two"], "at '/replicaCount': got string, want integer"),
+    (["logFormat=xml"], "at '/logFormat'"),
+    (["monitoring.podMonitor.enable=true"], "additional properties 'enable' not allowed"),
+    (["imagePullSecrets[0].nam=regcred"], "at '/imagePullSecrets/0'"),
 ])
 def test_invalid_values_fail(tmp_path: Path, values: list[str], error: str) -> None:
-    args = ["template", "rel", str(CHART)]
+    args = ["template", "rel", str(CHART), "--kube-version", KUBE_VERSION]
     for value in values:
         args += ["--set", value]
     result = helm(*args, check=False, tmp=tmp_path)
@@ -195,3 +206,78 @@ def test_operator_pod_runs_non_root_read_only_unprivileged(tmp_path: Path) -> No
                                             "allowPrivilegeEscalation": False, "privileged": False,
                                             "capabilities": {"drop": ["ALL"]}}
     assert {"name": "tmp", "emptyDir": {}} in pod["volumes"]
+
+
+def test_an_old_cluster_is_refused(tmp_path: Path) -> None:
+    """kubeVersion: the CRDs' CEL rules with fieldPath need Kubernetes 1.29."""
+    result = helm("template", "rel", str(CHART), "--kube-version", "1.28.0", check=False, tmp=tmp_path)
+    assert result.returncode != 0 and "chart requires kubeVersion: >=1.29.0-0" in result.stderr
+
+
+def test_names_env_labels_priority_and_security_contexts_are_overridable(tmp_path: Path) -> None:
+    docs = render(tmp_path, "fullnameOverride=ops", "nameOverride=streams", "extraEnv[0].name=HTTPS_PROXY",
+                  "extraEnv[0].value=http://proxy:3128", "podLabels.team=data", "priorityClassName=critical",
+                  "podSecurityContext.runAsUser=20000", "securityContext.readOnlyRootFilesystem=false",
+                  "imagePullSecrets[0].name=regcred", "imagePullSecrets[1].name=mirror")
+    (deployment,) = by_kind(docs, "Deployment")
+    assert deployment["metadata"]["name"] == "ops"
+    assert deployment["metadata"]["labels"]["app.kubernetes.io/name"] == "streams"
+    assert [sa["metadata"]["name"] for sa in by_kind(docs, "ServiceAccount")] == ["ops"]
+    assert sorted(r["metadata"]["name"] for r in by_kind(docs, "ClusterRole")) == ["ops", "ops-discovery"]
+    pod = deployment["spec"]["template"]
+    assert pod["metadata"]["labels"]["team"] == "data"
+    assert deployment["spec"]["selector"]["matchLabels"].items() <= pod["metadata"]["labels"].items()
+    assert pod["spec"]["priorityClassName"] == "critical"
+    assert pod["spec"]["securityContext"]["runAsUser"] == 20000
+    (container,) = pod["spec"]["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is False
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    assert env["HTTPS_PROXY"] == "http://proxy:3128"
+    # The operator's own pull secrets, and the names it gives the pods it makes.
+    assert pod["spec"]["imagePullSecrets"] == [{"name": "regcred"}, {"name": "mirror"}]
+    assert env["PYGOKA_OPERATOR_IMAGE_PULL_SECRETS"] == "regcred,mirror"
+    assert env["PYGOKA_LOG_FORMAT"] == "json" and env["PYGOKA_OPERATOR_METRICS_PORT"] == "9090"
+    assert {"name": "metrics", "containerPort": 9090} in container["ports"]
+
+
+def test_package_and_lint_the_packaged_chart(tmp_path: Path) -> None:
+    """`helm package` makes the chart archive of the chart's version; it lints strictly and renders as it is."""
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    helm("package", str(CHART), "--destination", str(tmp_path), tmp=tmp_path)
+    archive = tmp_path / f"pygoka-operator-{chart['version']}.tgz"
+    assert archive.exists()
+    helm("lint", "--strict", str(archive), tmp=tmp_path)
+    rendered = helm("template", "rel", str(archive), "--kube-version", KUBE_VERSION, tmp=tmp_path).stdout
+    assert "kind: Deployment" in rendered
+    names = tarfile.open(archive).getnames()
+    assert {"pygoka-operator/values.schema.json", "pygoka-operator/README.md",
+            "pygoka-operator/files/grafana-dashboard.json", "pygoka-operator/files/prometheus-rules.yaml"} <= set(names)
+
+
+#: OBJECT_VALUES are values that are Kubernetes objects or label maps: one setting each, not one per key.
+OBJECT_VALUES = {"resources", "podSecurityContext", "securityContext", "labels"}
+
+
+def leaves(values: dict[str, Any], prefix: str = "") -> list[str]:
+    """leaves are the dotted paths of values' settings."""
+    paths = []
+    for key, value in values.items():
+        if isinstance(value, dict) and value and key not in OBJECT_VALUES:
+            paths += leaves(value, f"{prefix}{key}.")
+        else:
+            paths.append(f"{prefix}{key}")
+    return paths
+
+
+def test_the_readme_and_the_schema_describe_every_value() -> None:
+    """Each value of values.yaml has a row in the chart's README and a place in values.schema.json."""
+    import json
+
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    readme = (CHART / "README.md").read_text()
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    for path in leaves(values):
+        assert f"| `{path}` |" in readme, path
+        node = schema
+        for part in path.split("."):
+            node = node["properties"][part]
