@@ -26,6 +26,9 @@ class OperatorConfig:
     #: image_pull_secrets are given to every pod the operator makes (PYGOKA_OPERATOR_IMAGE_PULL_SECRETS, names
     #: separated by commas; each must exist in the resource's namespace).
     image_pull_secrets: tuple[str, ...] = ()
+    #: learn_graph learns each group's topology from its image with a Job before anything is created
+    #: (PYGOKA_OPERATOR_LEARN_GRAPH; off, the default: the spec's topic fields are taken as they are; the chart: on).
+    learn_graph: bool = False
     #: metrics_port serves the operator's metrics (PYGOKA_OPERATOR_METRICS_PORT; 0, the default: none; the chart: 9090).
     metrics_port: int = 0
 
@@ -40,5 +43,6 @@ class OperatorConfig:
             interval=float(os.environ.get("PYGOKA_OPERATOR_INTERVAL", default.interval)),
             kafka_timeout=float(os.environ.get("PYGOKA_OPERATOR_KAFKA_TIMEOUT", default.kafka_timeout)),
             image_pull_secrets=tuple(name.strip() for name in secrets.split(",") if name.strip()),
+            learn_graph=os.environ.get("PYGOKA_OPERATOR_LEARN_GRAPH", "").strip().lower() in ("1", "true", "yes", "on"),
             metrics_port=int(os.environ.get("PYGOKA_OPERATOR_METRICS_PORT", default.metrics_port)),
         )

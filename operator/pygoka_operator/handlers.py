@@ -6,8 +6,9 @@ import logging
 from typing import Any
 
 import kopf
+from pygoka.topology import Topology
 
-from pygoka_operator import GROUP, MANAGER, VERSION, kube, metrics
+from pygoka_operator import GROUP, MANAGER, VERSION, kube, learning, metrics
 from pygoka_operator.autoscaling import daemon as _autoscaler  # noqa: F401 - registers the autoscaler daemon
 from pygoka_operator.builders import (
     headless_service,
@@ -20,7 +21,7 @@ from pygoka_operator.builders.labels import labels, selector_labels, selector_st
 from pygoka_operator.builders.view import VIEW_HTTP_PORT
 from pygoka_operator.client_config import client_config_problems
 from pygoka_operator.config import OperatorConfig
-from pygoka_operator.model import Owner, child_name, group_of, processor_spec, view_spec, view_table
+from pygoka_operator.model import Owner, child_name, processor_spec, view_spec, view_table
 from pygoka_operator.status import replica_status, rollout_conditions, set_condition
 from pygoka_operator.topics import (
     KafkaTopics,
@@ -70,7 +71,8 @@ def owner_of(body: kopf.Body) -> Owner:
 def reconcile_group_topics(api_client: Any, owner: Owner, spec: dict[str, Any], patch: kopf.Patch,
                            conditions: list[dict[str, Any]],
                            generation: int | None) -> tuple[str, str | None, list[dict[str, Any]]]:
-    """reconcile_group_topics creates and checks the topics: (brokers, why the StatefulSet must wait, conditions).
+    """reconcile_group_topics creates and checks the topics of a resolved spec: (brokers, why the StatefulSet must
+    wait, conditions); status.partitions is the count planned with.
 
     The reason is None when the topics are ready. Messages never carry the Kafka Secret's values (librdkafka echoes
     an invalid setting's value in its error).
@@ -88,16 +90,53 @@ def reconcile_group_topics(api_client: Any, owner: Owner, spec: dict[str, Any], 
         return fail("ConfigurationError", str(exc))
     except Exception as exc:  # noqa: BLE001 - the Secret could not be read (API trouble): retried next tick
         return fail("ConfigurationError", f"cannot read the Kafka Secret: {type(exc).__name__}: {exc}")
-    plan = plan_topics(owner.name, spec)
     try:
         kafka = KafkaTopics(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout)
-        check, observed = reconcile_topics(kafka, plan, int(spec["replicationFactor"]))
+        check, observed, plan = reconcile_topics(kafka, owner.name, spec)
     except Exception as exc:  # noqa: BLE001 - Kafka trouble is reported, retried on the next timer tick
         return fail(*kafka_problem(brokers, exc))
     status, reason, message = check.condition()
     patch.status["topics"] = status_topics(plan, observed)
+    patch.status["partitions"] = plan[0].partitions
     conditions = set_condition(conditions, "TopicsReady", status, reason, message, generation)
     return brokers, None if check.ready else message, conditions
+
+
+def learn_topology(api_client: Any, owner: Owner, spec: dict[str, Any], status: dict[str, Any], patch: kopf.Patch,
+                   conditions: list[dict[str, Any]],
+                   generation: int | None) -> tuple[Topology | None, str | None, list[dict[str, Any]]]:
+    """learn_topology is (the topology to plan with, why nothing may be created yet, conditions).
+
+    With learning on, the topology is the code's: learnt once per image and graph by a Job (status.graph), and a
+    spec whose topic fields contradict it is refused (GraphReady=False/GraphMismatch naming field and values)
+    before any topic, StatefulSet or pod exists for it. With learning off, the spec's fields are the topology.
+    """
+    if not SETTINGS.learn_graph:
+        return learning.from_spec(owner.name, spec), None, conditions
+
+    def waiting(state: str, reason: str, message: str) -> tuple[None, str, list[dict[str, Any]]]:
+        return None, message, set_condition(conditions, "GraphReady", state, reason, message, generation)
+
+    where = f"{spec['graph']} in image {spec['image']}"
+    topology = learning.learnt(status, spec)
+    if topology is None:
+        job = kube.create_once(api_client, learning.graph_job(owner, spec, SETTINGS.image_pull_secrets))
+        name = job["metadata"]["name"]
+        pods = kube.select(api_client, "v1", "Pod", owner.namespace, f"job-name={name}")
+        outcome = learning.job_outcome(job, pods)
+        if outcome.failure is not None:
+            return waiting("False", "GraphJobFailed", f"cannot learn the topology of {where} (Job {name}): "
+                           f"{outcome.failure}; fix the image, or delete the Job to try again")
+        if outcome.topology is None:
+            return waiting("Unknown", "LearningGraph", f"learning the topology of {where} (Job {name})")
+        topology = outcome.topology
+        patch.status["graph"] = {**learning.graph_status(topology, spec), "job": name}
+    found = learning.contradictions(spec, topology, where)
+    if found:
+        return waiting("False", "GraphMismatch", "; ".join(found))
+    conditions = set_condition(conditions, "GraphReady", "True", "GraphMatches",
+                               f"the spec agrees with the code of {where}", generation)
+    return topology, None, conditions
 
 
 @kopf.on.create(GROUP, VERSION, "processorgroups")
@@ -105,7 +144,8 @@ def reconcile_group_topics(api_client: Any, owner: Owner, spec: dict[str, Any], 
 @kopf.on.resume(GROUP, VERSION, "processorgroups")
 @kopf.timer(GROUP, VERSION, "processorgroups", interval=SETTINGS.interval, initial_delay=SETTINGS.interval)
 def reconcile_processorgroup(body: kopf.Body, patch: kopf.Patch, **_: Any) -> None:
-    """reconcile_processorgroup: topics first; the StatefulSet is only created or rolled onto ready topics."""
+    """reconcile_processorgroup: the topology first, then the topics; the StatefulSet is only created or rolled
+    onto a topology that matches the code and topics that are ready."""
     with metrics.reconcile("ProcessorGroup") as outcome:
         outcome.blocked(processorgroup(body, patch))
 
@@ -113,37 +153,45 @@ def reconcile_processorgroup(body: kopf.Body, patch: kopf.Patch, **_: Any) -> No
 def processorgroup(body: kopf.Body, patch: kopf.Patch) -> str | None:
     """processorgroup reconciles a ProcessorGroup into patch and returns why its StatefulSet was held, if it was."""
     owner = owner_of(body)
-    spec = processor_spec(dict(body.get("spec") or {}))
+    declared = processor_spec(dict(body.get("spec") or {}))
     generation = body["metadata"].get("generation")
-    conditions: list[dict[str, Any]] = list((body.get("status") or {}).get("conditions") or [])
+    status = dict(body.get("status") or {})
+    conditions: list[dict[str, Any]] = list(status.get("conditions") or [])
     api_client = kube.api()
     name = child_name("ProcessorGroup", owner.name)
-    own_labels = labels(owner.name, "processor", group_of(owner.name, spec))
     selector = selector_labels(owner.name, "processor")
-    brokers, blocked, conditions = reconcile_group_topics(api_client, owner, spec, patch, conditions, generation)
-    # Settings librdkafka refuses would only crash-loop the pods: keep the running ones and say which.
-    blocked = "; ".join(client_config_problems(spec.get("options") or {})) or blocked
-    kube.apply(api_client, headless_service(owner, name, own_labels, selector, int(spec["httpPort"])))
-    kube.apply(api_client, pod_disruption_budget(owner, name, own_labels, selector))
     statefulset: dict[str, Any] | None = None
-    if blocked is None:
-        try:
-            statefulset = kube.apply(api_client, processor_statefulset(owner, spec, brokers,
-                                                                               SETTINGS.image_pull_secrets))
-        except kube.SPEC_ERRORS as exc:
-            blocked = kube.spec_error(exc)
+    topology, blocked, conditions = learn_topology(api_client, owner, declared, status, patch, conditions, generation)
+    if topology is not None:
+        spec = learning.resolved(declared, topology)
+        brokers, blocked, conditions = reconcile_group_topics(api_client, owner, spec, patch, conditions, generation)
+        # Settings librdkafka refuses would only crash-loop the pods: keep the running ones and say which.
+        blocked = "; ".join(client_config_problems(spec.get("options") or {})) or blocked
+        own_labels = labels(owner.name, "processor", topology.group)
+        kube.apply(api_client, headless_service(owner, name, own_labels, selector, int(spec["httpPort"])))
+        kube.apply(api_client, pod_disruption_budget(owner, name, own_labels, selector))
+        # The pods check their code against the topology planned with: a learnt one whole, else what the spec says.
+        expected = topology.fields() if SETTINGS.learn_graph else {**learning.declared(declared),
+                                                                    "group": topology.group}
+        if blocked is None:
+            try:
+                statefulset = kube.apply(api_client, processor_statefulset(
+                    owner, {**spec, "partitions": patch.status["partitions"]}, brokers, SETTINGS.image_pull_secrets,
+                    expected))
+            except kube.SPEC_ERRORS as exc:
+                blocked = kube.spec_error(exc)
     if blocked is not None:
-        # Never roll pods onto topics that break co-partitioning: the existing StatefulSet stays as it is.
+        # Never roll pods onto topics that break co-partitioning, nor onto code the spec contradicts: the existing
+        # StatefulSet stays as it is.
         statefulset = kube.read(api_client, "apps/v1", "StatefulSet", owner.namespace, name)
         kopf.warn(body, reason="ReconcileBlocked", message=blocked)
-    patch.status["conditions"] = rollout_conditions(conditions, desired=int(spec["replicas"]),
+    patch.status["conditions"] = rollout_conditions(conditions, desired=int(declared["replicas"]),
                                                     statefulset=statefulset, generation=generation, blocked=blocked)
     patch.status.update(replica_status(statefulset))
     patch.status["selector"] = selector_string(selector)
-    patch.status["partitions"] = int(spec["partitions"])
     if blocked is None:
         patch.status["observedGeneration"] = generation
-    metrics.replicas("ProcessorGroup", owner.namespace, owner.name, int(spec["replicas"]),
+    metrics.replicas("ProcessorGroup", owner.namespace, owner.name, int(declared["replicas"]),
                      int(patch.status.get("readyReplicas") or 0))
     return blocked
 
@@ -161,7 +209,11 @@ def delete_processorgroup(body: kopf.Body, **_: Any) -> None:
         brokers, secret = kafka_settings(api_client, owner.namespace, spec)
     except kopf.PermanentError:
         return
-    owned = [topic.name for topic in plan_topics(owner.name, spec) if topic.owned]
+    planned = learning.planned(owner.name, spec, dict(body.get("status") or {}), SETTINGS.learn_graph)
+    if planned is None:
+        return  # never planned (graph not learnt, or topics never seen): the operator created no topic
+    # The count does not matter for deleting.
+    owned = [topic.name for topic in plan_topics(owner.name, planned, 0) if topic.owned]
     try:
         KafkaTopics(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout).delete(owned)
     except Exception as exc:  # noqa: BLE001 - kopf retries and keeps the finalizer until the topics are gone

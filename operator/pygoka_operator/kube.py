@@ -54,6 +54,27 @@ def apply(dyn: Any, manifest: dict[str, Any]) -> dict[str, Any]:
         raise Rejected(f"the API server rejected {what}: {exc.summary()}") from exc  # type: ignore[no-untyped-call]
 
 
+def create_once(dyn: Any, manifest: dict[str, Any]) -> dict[str, Any]:
+    """create_once creates manifest unless an object of its name exists, and returns what the API server has
+    (for objects whose spec is immutable, such as Jobs: never re-applied)."""
+    resource = dyn.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
+    namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+    try:
+        return dict(resource.create(body=manifest, namespace=namespace, field_manager=MANAGER).to_dict())
+    except ConflictError:
+        return dict(resource.get(name=name, namespace=namespace).to_dict())
+    except (BadRequestError, UnprocessibleEntityError) as exc:
+        raise Rejected(f"the API server rejected {manifest['kind']} {namespace}/{name}: "
+                       f"{exc.summary()}") from exc  # type: ignore[no-untyped-call]
+
+
+def select(dyn: Any, api_version: str, kind: str, namespace: str, selector: str) -> list[dict[str, Any]]:
+    """select lists the objects of kind in namespace matching the label selector."""
+    resource = dyn.resources.get(api_version=api_version, kind=kind)
+    found = resource.get(namespace=namespace, label_selector=selector).to_dict()
+    return [dict(item) for item in found.get("items") or []]
+
+
 def read(dyn: Any, api_version: str, kind: str, namespace: str, name: str) -> dict[str, Any] | None:
     """read is the object, or None when it does not exist."""
     resource = dyn.resources.get(api_version=api_version, kind=kind)

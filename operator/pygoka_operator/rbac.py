@@ -71,6 +71,14 @@ DISCOVERY: tuple[Permission, ...] = (
 )
 
 
+#: LEARNING is what learning topologies from images takes (PYGOKA_OPERATOR_LEARN_GRAPH): create the graph Jobs
+#: (immutable: read, never patched) and find their pods, whose status holds the result.
+LEARNING: tuple[Permission, ...] = (
+    *_each("get create", "jobs", "batch"),
+    *_each("list", "pods"),
+)
+
+
 def peering_permissions(namespaced: bool) -> tuple[Permission, ...]:
     """peering_permissions let kopf watch the peering object and patch its keep-alive into it."""
     if namespaced:
@@ -78,10 +86,10 @@ def peering_permissions(namespaced: bool) -> tuple[Permission, ...]:
     return tuple(_each("list watch patch", "clusterkopfpeerings", "kopf.dev", cluster=True))
 
 
-def required(namespaces: list[str], peering: str) -> list[tuple[Permission, str]]:
+def required(namespaces: list[str], peering: str, learn: bool = False) -> list[tuple[Permission, str]]:
     """required pairs each needed permission with the namespace it is needed in ("": all, or cluster-scoped)."""
     scopes = namespaces or [""]
-    namespaced = [*REQUIRED, *(peering_permissions(bool(namespaces)) if peering else ())]
+    namespaced = [*REQUIRED, *(LEARNING if learn else ()), *(peering_permissions(bool(namespaces)) if peering else ())]
     checks = [(permission, "") for permission in DISCOVERY]
     for namespace in scopes:
         checks += [(permission, "" if permission.cluster else namespace) for permission in namespaced
@@ -130,7 +138,8 @@ def verify(env: Mapping[str, str], review: Review | None = None, attempts: int =
     if env.get("PYGOKA_OPERATOR_RBAC_CHECK", "true").strip().lower() in ("0", "false", "no", "off"):
         return 0
     _log_to_stderr()
-    checks = required(namespaces_of(env), env.get("PYGOKA_OPERATOR_PEERING", "").strip())
+    learn = env.get("PYGOKA_OPERATOR_LEARN_GRAPH", "").strip().lower() in ("1", "true", "yes", "on")
+    checks = required(namespaces_of(env), env.get("PYGOKA_OPERATOR_PEERING", "").strip(), learn)
     if review is None:
         from pygoka_operator import kube
 

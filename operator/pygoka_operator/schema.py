@@ -47,7 +47,7 @@ def boolean(description: str, default: bool) -> Schema:
 
 
 def strings(description: str) -> Schema:
-    return {"type": "array", "items": {"type": "string"}, "description": description, "default": []}
+    return {"type": "array", "items": {"type": "string"}, "description": description}
 
 
 KAFKA: Schema = obj({
@@ -75,7 +75,7 @@ COMMON_POD: dict[str, Schema] = {
 CONDITIONS: Schema = {
     "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["type"],
     "items": obj({
-        "type": string("Ready, TopicsReady, Progressing or Degraded."),
+        "type": string("Ready, GraphReady, TopicsReady, Progressing or Degraded."),
         "status": string("True, False or Unknown.", enum=["True", "False", "Unknown"]),
         "reason": string("CamelCase reason."),
         "message": string("Human-readable detail."),
@@ -111,7 +111,8 @@ OPTIONS_SCHEMA: Schema = obj(option_schemas("options"), description=(
 TOPIC_OPTIONS = option_schemas("topics")
 
 PROCESSOR_SPEC: Schema = obj({
-    "group": string("Consumer group and table prefix; empty means metadata.name. Immutable.", default="",
+    "group": string("Consumer group and table prefix, as in the code (checked against it); empty: the code's "
+                    "(metadata.name when the operator does not learn graphs). Immutable.", default="",
                     maxLength=200,
                     **{"x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "group is immutable"}]}),
     "image": string("Image with the pygoka runtime and the user's code (FROM the pygoka runtime image)."),
@@ -119,16 +120,18 @@ PROCESSOR_SPEC: Schema = obj({
     "kafka": KAFKA,
     **TOPIC_OPTIONS,
     "partitions": {**TOPIC_OPTIONS["partitions"], "description": (
-        "Partitions of the group table and of every topic the operator creates. Never decreases."),
+        "Partitions of the group table and of every topic the operator creates (default: those of the group's "
+        "existing topics, else defaultPartitions). Never decreases."),
         "x-kubernetes-validations": [{"rule": "self >= oldSelf", "message": "partitions cannot decrease"}]},
     "replicationFactor": {**TOPIC_OPTIONS["replicationFactor"], "default": -1},
     "options": OPTIONS_SCHEMA,
-    "inputs": strings("Input streams (consumed; created with partitions when missing)."),
-    "joins": strings("Joined tables (co-partitioned with the inputs)."),
-    "lookups": strings("Lookup tables (read whole, not co-partitioned)."),
-    "outputs": strings("Output streams the group emits to."),
-    "loop": boolean("The group has a loop topic '<group>-loop'.", False),
-    "persist": boolean("The group has a table '<group>-table' (compacted).", True),
+    # The topology: learnt from the image (status.graph); set here, each is checked against the code.
+    "inputs": strings("Input streams (consumed; created when missing). Optional: the code's; checked against it."),
+    "joins": strings("Joined tables (co-partitioned with the inputs). Optional: the code's; checked against it."),
+    "lookups": strings("Lookup tables (read whole). Optional: the code's; checked against it."),
+    "outputs": strings("Output streams the group emits to. Optional: the code's; checked against it."),
+    "loop": {"type": "boolean", "description": "The group has a loop topic '<group>-loop'. Optional: the code's."},
+    "persist": {"type": "boolean", "description": "The group has a table '<group>-table'. Optional: the code's."},
     "replicas": integer("Pods; scale through this field or the scale subresource.", minimum=0, default=1),
     "autoscaling": AUTOSCALING,
     "storage": STORAGE,
@@ -136,13 +139,29 @@ PROCESSOR_SPEC: Schema = obj({
     "topicDeletionPolicy": string("What happens to the created topics on deletion.", enum=["Retain", "Delete"],
                                   default="Retain"),
     "httpPort": integer("Port of the monitor/health HTTP server.", minimum=1, maximum=65535, default=8080),
-}, required=["image", "graph", "partitions"], rules=[
+}, required=["image", "graph"], rules=[
     # fieldPath: the API server's refusal names spec.replicas rather than the whole spec.
-    {"rule": "self.replicas <= self.partitions", "message": "replicas must be <= partitions", "fieldPath": ".replicas"},
+    {"rule": "!has(self.partitions) || self.replicas <= self.partitions", "message": "replicas must be <= partitions",
+     "fieldPath": ".replicas"},
 ])
+
+GRAPH_STATUS: Schema = obj({
+    "image": string("Image the topology was learnt from."),
+    "ref": string("Graph reference (spec.graph) it was learnt for."),
+    "group": string("The code's group."),
+    "inputs": {"type": "array", "items": {"type": "string"}},
+    "joins": {"type": "array", "items": {"type": "string"}},
+    "lookups": {"type": "array", "items": {"type": "string"}},
+    "outputs": {"type": "array", "items": {"type": "string"}},
+    "loop": {"type": "boolean"},
+    "persist": {"type": "boolean"},
+    "tableCodec": string("Codec of the group table."),
+    "job": string("The Job that learnt it (`pygoka graph --json` in the image)."),
+}, description="The group's topology as its code in spec.image declares it.")
 
 PROCESSOR_STATUS: Schema = obj({
     "observedGeneration": integer("Generation last reconciled."),
+    "graph": GRAPH_STATUS,
     "replicas": integer("Pods of the StatefulSet."),
     "readyReplicas": integer("Ready pods."),
     "selector": string("Label selector of the pods (scale subresource)."),
@@ -224,7 +243,7 @@ def processorgroup_crd() -> dict[str, Any]:
     return crd("ProcessorGroup", "processorgroups", ["pg"], PROCESSOR_SPEC, PROCESSOR_STATUS, [
         READY_COLUMN,
         *REPLICA_COLUMNS,
-        {"name": "Partitions", "type": "integer", "jsonPath": ".spec.partitions"},
+        {"name": "Partitions", "type": "integer", "jsonPath": ".status.partitions"},
         {"name": "Lag", "type": "integer", "jsonPath": ".status.lag"},
         AGE_COLUMN,
     ])

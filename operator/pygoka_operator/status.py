@@ -1,11 +1,11 @@
-"""Status conditions keyed by type (Ready, TopicsReady, Progressing, Degraded), computed as pure functions."""
+"""Status conditions keyed by type (Ready, GraphReady, TopicsReady, Progressing, Degraded), as pure functions."""
 
 from __future__ import annotations
 
 import datetime
 from typing import Any
 
-CONDITION_TYPES = ("Ready", "TopicsReady", "Progressing", "Degraded")
+CONDITION_TYPES = ("Ready", "GraphReady", "TopicsReady", "Progressing", "Degraded")
 
 
 def now() -> str:

@@ -7,10 +7,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pygoka.options import ProcessorOptions
+
 from pygoka_operator.model import group_of, loop_topic, table_topic
 
 log = logging.getLogger(__name__)
 
+#: DEFAULT_PARTITIONS is ProcessorOptions.default_partitions' default, the runtime's count for new topics.
+DEFAULT_PARTITIONS = ProcessorOptions().default_partitions
 COMPACT = "compact"
 DELETE = "delete"
 #: ADMIN_PREFIXES are the librdkafka settings an admin client accepts from the Kafka Secret (connection only).
@@ -64,10 +68,10 @@ class TopicCheck:
         return "True", "TopicsReady", "all topics exist and are co-partitioned"
 
 
-def plan_topics(name: str, spec: Mapping[str, Any]) -> list[PlannedTopic]:
-    """plan_topics lists the topics of a defaulted ProcessorGroup spec, co-partitioned ones first."""
+def plan_topics(name: str, spec: Mapping[str, Any], partitions: int) -> list[PlannedTopic]:
+    """plan_topics lists the co-partitioned topics of a resolved ProcessorGroup spec (its topology fields set),
+    each with partitions partitions."""
     group = group_of(name, dict(spec))
-    partitions = int(spec["partitions"])
     plan: list[PlannedTopic] = []
     seen: set[str] = set()
 
@@ -87,6 +91,18 @@ def plan_topics(name: str, spec: Mapping[str, Any]) -> list[PlannedTopic]:
     if spec.get("persist", True):
         add(table_topic(group), COMPACT, "table", True, True, spec.get("tableConfig"))
     return plan
+
+
+def partition_count(spec: Mapping[str, Any], plan: list[PlannedTopic],
+                    observed: Mapping[str, ObservedTopic]) -> int:
+    """partition_count is spec.partitions; else, as the runtime's topic manager decides, the count of the first
+    existing co-partitioned topic (inputs first); else spec.defaultPartitions (ProcessorOptions' default)."""
+    if spec.get("partitions"):
+        return int(spec["partitions"])
+    for topic in plan:
+        if topic.name in observed:
+            return observed[topic.name].partitions
+    return int(spec.get("defaultPartitions") or DEFAULT_PARTITIONS)
 
 
 def check_topics(plan: list[PlannedTopic], observed: Mapping[str, ObservedTopic]) -> TopicCheck:
@@ -203,12 +219,18 @@ class KafkaTopics:
                     raise
 
 
-def reconcile_topics(kafka: KafkaTopics, plan: list[PlannedTopic],
-                     replication_factor: int) -> tuple[TopicCheck, dict[str, ObservedTopic]]:
-    """reconcile_topics creates the missing creatable topics and checks the result."""
-    observed = kafka.observe([topic.name for topic in plan])
+def reconcile_topics(kafka: KafkaTopics, name: str,
+                     spec: Mapping[str, Any]) -> tuple[TopicCheck, dict[str, ObservedTopic], list[PlannedTopic]]:
+    """reconcile_topics creates the missing creatable topics of a resolved spec and checks the result (with the
+    plan, whose partition count partition_count chose)."""
+    # The names do not depend on the count, which may depend on what exists.
+    unsized = plan_topics(name, spec, 0)
+    names = [topic.name for topic in unsized]
+    observed = kafka.observe(names)
+    plan = plan_topics(name, spec, partition_count(spec, unsized, observed))
+    replication_factor = int(spec.get("replicationFactor", -1))
     creatable = [topic for topic in check_topics(plan, observed).missing if topic.create]
     if creatable:
         kafka.create(creatable, replication_factor)
-        observed = kafka.observe([topic.name for topic in plan])
-    return check_topics(plan, observed), observed
+        observed = kafka.observe(names)
+    return check_topics(plan, observed), observed, plan

@@ -68,7 +68,8 @@ def test_lag_scales_the_group_out_and_committing_it_scales_in(installed: Cluster
         "enabled": True, "minReplicas": 1, "maxReplicas": 3, "targetLagPerReplica": 300,
         "scaleUpStabilizationSeconds": 0, "scaleDownStabilizationSeconds": 6, "intervalSeconds": 2}))
 
-    pg = wait_for(status(installed, namespace, name), lambda r: r["spec"]["replicas"] == 3, "scaled out to 3",
+    pg = wait_for(status(installed, namespace, name),
+                  lambda r: r["spec"]["replicas"] == 3 and "lastScaling" in r["status"], "scaled out to 3",
                   timeout=90)
     assert pg["status"]["lag"] == 1000
     assert pg["status"]["desiredReplicas"] == 3
@@ -84,7 +85,9 @@ def test_lag_scales_the_group_out_and_committing_it_scales_in(installed: Cluster
     pg = wait_for(status(installed, namespace, name), lambda r: r["status"].get("lag") == 0, "lag drained")
     # The scale-down window (6 s) must pass with the lag at 0 before the group shrinks.
     assert pg["spec"]["replicas"] == 3
-    pg = wait_for(status(installed, namespace, name), lambda r: r["spec"]["replicas"] == 1, "scaled in to 1",
+    # The autoscaler patches spec.replicas, then status.lastScaling: wait for both.
+    pg = wait_for(status(installed, namespace, name),
+                  lambda r: r["spec"]["replicas"] == 1 and r["status"]["lastScaling"]["to"] == 1, "scaled in to 1",
                   timeout=90)
     last = pg["status"]["lastScaling"]
     assert (last["from"], last["to"]) == (3, 1)
@@ -106,6 +109,6 @@ def test_disabled_autoscaling_reports_lag_and_keeps_replicas(installed: Cluster,
     assert pg["spec"]["replicas"] == 2
     assert "lastScaling" not in pg["status"] and "desiredReplicas" not in pg["status"]
     header, row = installed.kubectl("get", "pg", name, "-n", namespace).stdout.splitlines()[:2]
-    assert header.split()[:5] == ["NAME", "READY", "REPLICAS", "PARTITIONS", "LAG"]
+    assert header.split()[:6] == ["NAME", "READY", "REPLICAS", "READY-REPLICAS", "PARTITIONS", "LAG"]
     # Columns are aligned; READY may still be empty, so read LAG at its header's position.
     assert row[header.index("LAG"):].split()[0] == "40"

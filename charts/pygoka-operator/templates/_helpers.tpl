@@ -74,6 +74,15 @@ applied, never deleted (the garbage collector follows owner references); kopf po
 - apiGroups: [""]
   resources: [events]
   verbs: [create]
+{{- if .Values.learnGraph }}
+{{- /* The graph Jobs that learn each group's topology from its image, and their pods' status (the result). */}}
+- apiGroups: [batch]
+  resources: [jobs]
+  verbs: [get, create]
+- apiGroups: [""]
+  resources: [pods]
+  verbs: [list]
+{{- end }}
 {{- if .Values.peering.name }}
 {{- /* kopf watches the peering objects and patches its keep-alive into them; it never creates them. */}}
 - apiGroups: [kopf.dev]

@@ -28,11 +28,14 @@ from pygoka_operator.autoscaling.decision import Decision, Sample, decide, polic
 from pygoka_operator.autoscaling.lag import group_lag
 from pygoka_operator.autoscaling.lag_reader import LagReader, consumed_topics
 from pygoka_operator.config import OperatorConfig
+from pygoka_operator.learning import planned
 from pygoka_operator.model import group_of, processor_spec
 from pygoka_operator.topics import admin_config
 
 log = logging.getLogger(__name__)
 SETTINGS = OperatorConfig.from_env()
+#: WAIT_FOR_PLAN is the seconds before asking again for a group whose topology or partition count is not known yet.
+WAIT_FOR_PLAN = 5.0
 _readers: dict[tuple[tuple[str, str], ...], LagReader] = {}
 _readers_lock = threading.Lock()
 # Blocking AdminClient calls (each bounded by kafka_timeout) run here, never on kopf's handler threads.
@@ -86,9 +89,12 @@ def patch_group(namespace: str, name: str, body: dict[str, Any], status: bool) -
     dyn.patch(target, body=body, name=name, namespace=namespace, content_type="application/merge-patch+json")
 
 
-def measure(name: str, namespace: str, raw_spec: dict[str, Any], state: State) -> tuple[float, Decision | None]:
+def measure(name: str, namespace: str, raw_spec: dict[str, Any], raw_status: dict[str, Any],
+            state: State) -> tuple[float, Decision | None]:
     """measure does one round (lag, status, maybe a scaling step): the seconds until the next, what it scaled."""
-    spec = processor_spec(raw_spec)
+    spec = planned(name, processor_spec(raw_spec), raw_status, SETTINGS.learn_graph)
+    if spec is None:
+        return WAIT_FOR_PLAN, None  # the graph is not learnt or no topic seen yet: nothing to measure
     auto = spec.get("autoscaling") or {}
     policy = policy_from_spec(spec)
     config: dict[str, str] = {}
@@ -136,7 +142,8 @@ async def autoscaler(body: kopf.Body, stopped: kopf.DaemonStopped, **_: Any) -> 
     while not stopped:
         meta = body["metadata"]
         # The body is a live view: read the current spec each round, as a plain copy for the worker thread.
-        args = (str(meta["name"]), str(meta["namespace"]), dict(body.get("spec") or {}), state)
+        args = (str(meta["name"]), str(meta["namespace"]), dict(body.get("spec") or {}), dict(body.get("status") or {}),
+                state)
         try:
             interval, scaled = await loop.run_in_executor(_executor, measure, *args)
             if scaled is not None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pygoka.options import OPTIONS
@@ -25,14 +26,19 @@ def options_env(spec: dict[str, Any]) -> list[dict[str, Any]]:
     return env
 
 
-def processor_statefulset(owner: Owner, spec: dict[str, Any], brokers: str,
-                          pull_secrets: Sequence[str] = ()) -> dict[str, Any]:
-    """processor_statefulset is the StatefulSet of a defaulted ProcessorGroup spec; brokers already resolved."""
+def processor_statefulset(owner: Owner, spec: dict[str, Any], brokers: str, pull_secrets: Sequence[str] = (),
+                          expected: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """processor_statefulset is the StatefulSet of a resolved ProcessorGroup spec; brokers already resolved.
+
+    expected are the topology fields each pod checks its code against before it starts (PYGOKA_EXPECTED_TOPOLOGY).
+    """
     group = group_of(owner.name, spec)
     name = child_name("ProcessorGroup", owner.name)
     own_labels = labels(owner.name, "processor", group)
     secret = (spec.get("kafka") or {}).get("secretRef", {}).get("name")
     env = [*base_env(brokers, int(spec["httpPort"]), secret), *options_env(spec)]
+    if expected:
+        env.append(env_var("PYGOKA_EXPECTED_TOPOLOGY", json.dumps(dict(expected), sort_keys=True)))
     template = pod_template(labels=own_labels, image=str(spec["image"]), command=["pygoka", "run", str(spec["graph"])],
                             env=env, http_port=int(spec["httpPort"]), spec=spec, pull_secrets=pull_secrets)
     return statefulset(owner=owner, name=name, labels=own_labels, selector=selector_labels(owner.name, "processor"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
 import logging
 import os
 import signal
@@ -25,6 +26,7 @@ from pygoka.cli.options import add_option_flags, resolve_options
 from pygoka.graph import GroupGraph
 from pygoka.logs import LOG_FORMATS, configure_logging
 from pygoka.processor import Processor
+from pygoka.topology import Topology, differences
 from pygoka.view import View
 
 log = logging.getLogger("pygoka.cli")
@@ -96,6 +98,9 @@ def register(commands: Any) -> None:
                              "unset: on --http-port)")
     parser.add_argument("--query-host", default=None,
                         help="address of --query-port (default $PYGOKA_QUERY_HOST or --http-host)")
+    parser.add_argument("--expect-topology", default=None, metavar="JSON",
+                        help="refuse to start unless the group's code has these topology fields "
+                             "(default $PYGOKA_EXPECTED_TOPOLOGY; the operator sets it)")
     parser.add_argument("--log-level", default=None, help="logging level (default $PYGOKA_LOG_LEVEL or INFO)")
     parser.add_argument("--log-format", default=None, choices=LOG_FORMATS,
                         help="text, or json: one object per line (default $PYGOKA_LOG_FORMAT or text)")
@@ -125,6 +130,7 @@ def build(args: argparse.Namespace) -> Processor | View:
     else:
         add_python_path(args.python_path)
         target = load_target(args.target, config)
+    check_topology(target, args.expect_topology or os.environ.get("PYGOKA_EXPECTED_TOPOLOGY", "").strip())
     if isinstance(target, GroupGraph):
         return config.processor(target)
     if isinstance(target, ViewSpec):
@@ -132,6 +138,24 @@ def build(args: argparse.Namespace) -> Processor | View:
     # A Processor or View built by the user's callable keeps its own configuration (a factory taking the
     # RunConfig passes the resolved options on itself).
     return target
+
+
+def check_topology(target: Target, expected: str) -> None:
+    """check_topology refuses (UsageError naming each field and both values) a group whose code contradicts the
+    expected topology: the fields of a JSON object as a ProcessorGroup spec names them (what the operator sets)."""
+    graph = target if isinstance(target, GroupGraph) else target.graph if isinstance(target, Processor) else None
+    if not expected or graph is None:
+        return
+    try:
+        declared = json.loads(expected)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"$PYGOKA_EXPECTED_TOPOLOGY is not JSON: {exc}") from None
+    if not isinstance(declared, dict):
+        raise UsageError("$PYGOKA_EXPECTED_TOPOLOGY must be a JSON object of topology fields")
+    found = differences(declared, Topology.from_graph(graph))
+    if found:
+        raise UsageError("the group's code contradicts its ProcessorGroup: " +
+                         "; ".join(difference.message("spec", "the code") for difference in found))
 
 
 def start_http(args: argparse.Namespace, target: Processor | View) -> Any:

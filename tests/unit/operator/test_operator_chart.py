@@ -168,20 +168,23 @@ def granted(roles: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
             for resource in rule["resources"] for verb in rule["verbs"]}
 
 
-@pytest.mark.parametrize(("values", "namespaces", "peering"), [
-    ([], [], ""),
-    (["peering.name=pygoka", "replicaCount=2"], [], "pygoka"),
-    (["rbac.clusterWide=false", "watchNamespaces={team-a,team-b}"], ["team-a", "team-b"], ""),
-    (["rbac.clusterWide=false", "watchNamespaces={team-a}", "peering.name=p"], ["team-a"], "p"),
+@pytest.mark.parametrize(("values", "namespaces", "peering", "learn"), [
+    ([], [], "", True),
+    (["learnGraph=false"], [], "", False),
+    (["peering.name=pygoka", "replicaCount=2"], [], "pygoka", True),
+    (["rbac.clusterWide=false", "watchNamespaces={team-a,team-b}"], ["team-a", "team-b"], "", True),
+    (["rbac.clusterWide=false", "watchNamespaces={team-a}", "peering.name=p", "learnGraph=false"], ["team-a"], "p",
+     False),
 ])
 def test_rbac_is_exactly_what_the_operator_checks_at_startup(tmp_path: Path, values: list[str],
-                                                             namespaces: list[str], peering: str) -> None:
+                                                             namespaces: list[str], peering: str,
+                                                             learn: bool) -> None:
     """Least privilege: the chart grants exactly the permissions the operator's startup self-check requires,
     in every namespace it watches, and nothing more (no delete, no list of Secrets, no update)."""
     from pygoka_operator.rbac import required
 
     docs = render(tmp_path, *values)
-    needed = required(namespaces, peering)
+    needed = required(namespaces, peering, learn)
     if namespaces:
         assert granted(by_kind(docs, "ClusterRole")) == {triple(p) for p, _ in needed if p.cluster}
         for namespace in namespaces:

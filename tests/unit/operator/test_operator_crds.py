@@ -63,9 +63,12 @@ def test_processorgroup_contract() -> None:
     assert props["group"]["x-kubernetes-validations"][0]["rule"] == "self == oldSelf"
     assert props["partitions"]["minimum"] == 1
     assert props["partitions"]["x-kubernetes-validations"][0]["rule"] == "self >= oldSelf"
-    assert spec["x-kubernetes-validations"][0]["rule"] == "self.replicas <= self.partitions"
+    assert spec["x-kubernetes-validations"][0]["rule"] == "!has(self.partitions) || self.replicas <= self.partitions"
+    assert spec["required"] == ["image", "graph"]
     assert props["replicationFactor"]["default"] == -1
-    assert props["persist"]["default"] is True
+    # The topology fields are optional and have no default: set, each is checked against the code.
+    for name in ("inputs", "joins", "lookups", "outputs", "loop", "persist"):
+        assert "default" not in props[name], name
     assert props["topicDeletionPolicy"] == {**props["topicDeletionPolicy"], "enum": ["Retain", "Delete"],
                                            "default": "Retain"}
     assert props["options"]["properties"]["guarantee"]["enum"] == ["at_least_once", "exactly_once"]

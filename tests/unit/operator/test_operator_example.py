@@ -45,7 +45,8 @@ def test_example_builds_and_plans_its_topics() -> None:
     owner = Owner("ProcessorGroup", group["metadata"]["name"], "default", "u")
     sts = processor_statefulset(owner, spec, spec["kafka"]["bootstrapServers"])
     assert sts["spec"]["replicas"] == 2
-    assert [(t.name, t.partitions, t.cleanup_policy) for t in plan_topics(owner.name, spec)] == [
+    plan = plan_topics(owner.name, spec, int(spec["partitions"]))
+    assert [(t.name, t.partitions, t.cleanup_policy) for t in plan] == [
         ("user-clicks", 12, "delete"), ("click-count-table", 12, "compact")]
     view_sts = view_statefulset(Owner("View", "click-count", "default", "v"), view_spec(view["spec"]), "k:1", "img")
     assert view_sts["spec"]["template"]["spec"]["containers"][0]["command"][-4:] == [

@@ -3,7 +3,14 @@
 from __future__ import annotations
 
 from pygoka_operator.model import processor_spec
-from pygoka_operator.topics import ObservedTopic, admin_config, check_topics, plan_topics, status_topics
+from pygoka_operator.topics import (
+    ObservedTopic,
+    admin_config,
+    check_topics,
+    partition_count,
+    plan_topics,
+    status_topics,
+)
 
 
 def spec(**extra: object) -> dict[str, object]:
@@ -11,7 +18,7 @@ def spec(**extra: object) -> dict[str, object]:
 
 
 def test_plan_lists_inputs_joins_loop_and_compacted_table() -> None:
-    plan = plan_topics("pg", spec(group="clicks", inputs=["a", "b", "a"], joins=["users-table"], loop=True))
+    plan = plan_topics("pg", spec(group="clicks", inputs=["a", "b", "a"], joins=["users-table"], loop=True), 6)
     assert [(t.name, t.partitions, t.cleanup_policy, t.role, t.create, t.owned) for t in plan] == [
         ("a", 6, "delete", "input", True, False),
         ("b", 6, "delete", "input", True, False),
@@ -22,26 +29,26 @@ def test_plan_lists_inputs_joins_loop_and_compacted_table() -> None:
 
 
 def test_plan_uses_the_name_when_group_is_empty_and_skips_the_table_without_persist() -> None:
-    assert [t.name for t in plan_topics("pg", spec(inputs=["x"]))] == ["x", "pg-table"]
-    assert [t.name for t in plan_topics("pg", spec(inputs=["x"], persist=False))] == ["x"]
+    assert [t.name for t in plan_topics("pg", spec(inputs=["x"]), 6)] == ["x", "pg-table"]
+    assert [t.name for t in plan_topics("pg", spec(inputs=["x"], persist=False), 6)] == ["x"]
 
 
 def test_all_present_and_co_partitioned_is_ready() -> None:
-    plan = plan_topics("pg", spec(inputs=["x"]))
+    plan = plan_topics("pg", spec(inputs=["x"]), 6)
     check = check_topics(plan, {"x": ObservedTopic(6, "delete"), "pg-table": ObservedTopic(6, "compact")})
     assert check.ready
     assert check.condition() == ("True", "TopicsReady", "all topics exist and are co-partitioned")
 
 
 def test_missing_topics_are_listed() -> None:
-    plan = plan_topics("pg", spec(inputs=["x"], joins=["other-table"]))
+    plan = plan_topics("pg", spec(inputs=["x"], joins=["other-table"]), 6)
     check = check_topics(plan, {"x": ObservedTopic(6)})
     assert [t.name for t in check.missing] == ["other-table", "pg-table"]
     assert check.condition() == ("False", "TopicsMissing", "topics missing: other-table, pg-table")
 
 
 def test_partition_mismatch_names_topic_and_counts() -> None:
-    plan = plan_topics("pg", spec(inputs=["x"]))
+    plan = plan_topics("pg", spec(inputs=["x"]), 6)
     check = check_topics(plan, {"x": ObservedTopic(3, "delete"), "pg-table": ObservedTopic(6, "compact")})
     assert not check.ready
     status, reason, message = check.condition()
@@ -50,13 +57,13 @@ def test_partition_mismatch_names_topic_and_counts() -> None:
 
 
 def test_table_must_be_compacted() -> None:
-    plan = plan_topics("pg", spec())
+    plan = plan_topics("pg", spec(), 6)
     check = check_topics(plan, {"pg-table": ObservedTopic(6, "delete")})
     assert check.condition()[1] == "TableNotCompacted"
 
 
 def test_status_topics_report_existing_topics() -> None:
-    plan = plan_topics("pg", spec(inputs=["x"]))
+    plan = plan_topics("pg", spec(inputs=["x"]), 6)
     assert status_topics(plan, {"pg-table": ObservedTopic(6, "compact")}) == [
         {"name": "pg-table", "partitions": 6, "cleanupPolicy": "compact"}]
 
@@ -89,6 +96,15 @@ def test_redact_hides_secret_values_in_messages() -> None:
 
 
 def test_the_table_is_planned_with_spec_table_config() -> None:
-    plan = plan_topics("pg", spec(inputs=["x"], tableConfig={"segment.ms": "60000"}))
+    plan = plan_topics("pg", spec(inputs=["x"], tableConfig={"segment.ms": "60000"}), 6)
     (table,) = [t for t in plan if t.role == "table"]
     assert table.config == {"segment.ms": "60000"}
+
+
+def test_the_partition_count_is_the_spec_s_else_the_existing_topics_else_the_default() -> None:
+    unsized = plan_topics("pg", spec(inputs=["x", "y"]), 0)
+    assert partition_count(spec(inputs=["x"]), unsized, {"y": ObservedTopic(3)}) == 6
+    unset = {key: value for key, value in spec(inputs=["x", "y"]).items() if key != "partitions"}
+    assert partition_count(unset, unsized, {"y": ObservedTopic(3), "pg-table": ObservedTopic(5)}) == 3
+    assert partition_count(unset, unsized, {}) == 10  # ProcessorOptions.default_partitions
+    assert partition_count({**unset, "defaultPartitions": 4}, unsized, {}) == 4
