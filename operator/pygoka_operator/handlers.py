@@ -22,7 +22,7 @@ from pygoka_operator.builders.view import VIEW_HTTP_PORT
 from pygoka_operator.client_config import client_config_problems
 from pygoka_operator.config import OperatorConfig
 from pygoka_operator.model import Owner, child_name, processor_spec, view_spec, view_table
-from pygoka_operator.status import replica_status, rollout_conditions, set_condition
+from pygoka_operator.status import get_condition, replica_status, rollout_conditions, set_condition
 from pygoka_operator.topics import (
     KafkaTopics,
     admin_config,
@@ -120,7 +120,10 @@ def learn_topology(api_client: Any, owner: Owner, spec: dict[str, Any], status: 
     where = f"{spec['graph']} in image {spec['image']}"
     topology = learning.learnt(status, spec)
     if topology is None:
-        job = kube.create_once(api_client, learning.graph_job(owner, spec, SETTINGS.image_pull_secrets))
+        try:
+            job = kube.create_once(api_client, learning.graph_job(owner, spec, SETTINGS.image_pull_secrets))
+        except kube.SPEC_ERRORS as exc:  # e.g. spec.env the API server refuses in the Job's pod
+            return waiting("False", "GraphJobRejected", kube.spec_error(exc))
         name = job["metadata"]["name"]
         pods = kube.select(api_client, "v1", "Pod", owner.namespace, f"job-name={name}")
         outcome = learning.job_outcome(job, pods)
@@ -162,6 +165,9 @@ def processorgroup(body: kopf.Body, patch: kopf.Patch) -> str | None:
     selector = selector_labels(owner.name, "processor")
     statefulset: dict[str, Any] | None = None
     topology, blocked, conditions = learn_topology(api_client, owner, declared, status, patch, conditions, generation)
+    # The graph being learnt is progress, not trouble: no warning event, not Degraded.
+    learning_now = (get_condition(conditions, "GraphReady") or {}).get("reason") == "LearningGraph"
+    waiting, blocked = (blocked, None) if topology is None and learning_now else (None, blocked)
     if topology is not None:
         spec = learning.resolved(declared, topology)
         brokers, blocked, conditions = reconcile_group_topics(api_client, owner, spec, patch, conditions, generation)
@@ -180,20 +186,22 @@ def processorgroup(body: kopf.Body, patch: kopf.Patch) -> str | None:
                     expected))
             except kube.SPEC_ERRORS as exc:
                 blocked = kube.spec_error(exc)
-    if blocked is not None:
-        # Never roll pods onto topics that break co-partitioning, nor onto code the spec contradicts: the existing
-        # StatefulSet stays as it is.
+    if blocked is not None or waiting is not None:
+        # Never roll pods onto topics that break co-partitioning, nor onto code the spec contradicts or that is not
+        # known yet: the existing StatefulSet stays as it is.
         statefulset = kube.read(api_client, "apps/v1", "StatefulSet", owner.namespace, name)
+    if blocked is not None:
         kopf.warn(body, reason="ReconcileBlocked", message=blocked)
     patch.status["conditions"] = rollout_conditions(conditions, desired=int(declared["replicas"]),
-                                                    statefulset=statefulset, generation=generation, blocked=blocked)
+                                                    statefulset=statefulset, generation=generation, blocked=blocked,
+                                                    waiting=waiting)
     patch.status.update(replica_status(statefulset))
     patch.status["selector"] = selector_string(selector)
-    if blocked is None:
+    if blocked is None and waiting is None:
         patch.status["observedGeneration"] = generation
     metrics.replicas("ProcessorGroup", owner.namespace, owner.name, int(declared["replicas"]),
                      int(patch.status.get("readyReplicas") or 0))
-    return blocked
+    return blocked or waiting
 
 
 @kopf.on.delete(GROUP, VERSION, "processorgroups")

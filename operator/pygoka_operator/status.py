@@ -35,11 +35,12 @@ def get_condition(conditions: list[dict[str, Any]], type_: str) -> dict[str, Any
 
 
 def rollout_conditions(conditions: list[dict[str, Any]], *, desired: int, statefulset: dict[str, Any] | None,
-                       generation: int | None, blocked: str | None = None,
+                       generation: int | None, blocked: str | None = None, waiting: str | None = None,
                        timestamp: str | None = None) -> list[dict[str, Any]]:
     """rollout_conditions sets Ready, Progressing and Degraded from the StatefulSet's status.
 
-    blocked names why the StatefulSet was not created or updated (topics not ready, a configuration error).
+    blocked names why the StatefulSet was not created or updated (topics not ready, a configuration error);
+    waiting names a step under way before it may be (the graph being learnt): progress, not degradation.
     """
     sts_status = (statefulset or {}).get("status") or {}
     sts_generation = ((statefulset or {}).get("metadata") or {}).get("generation")
@@ -51,6 +52,9 @@ def rollout_conditions(conditions: list[dict[str, Any]], *, desired: int, statef
     if blocked is not None:
         out = set_condition(out, "Degraded", "True", "ReconcileBlocked", blocked, generation, timestamp)
         out = set_condition(out, "Progressing", "False", "ReconcileBlocked", blocked, generation, timestamp)
+    elif waiting is not None:
+        out = set_condition(out, "Degraded", "False", "AsExpected", "reconciled", generation, timestamp)
+        out = set_condition(out, "Progressing", "True", "Waiting", waiting, generation, timestamp)
     else:
         out = set_condition(out, "Degraded", "False", "AsExpected", "reconciled", generation, timestamp)
         if current and ready >= desired:
@@ -60,7 +64,7 @@ def rollout_conditions(conditions: list[dict[str, Any]], *, desired: int, statef
             out = set_condition(out, "Progressing", "True", "RollingOut",
                                 f"{ready}/{desired} pods ready, {updated} updated", generation, timestamp)
     if statefulset is None:
-        out = set_condition(out, "Ready", "False", "NoStatefulSet", blocked or "StatefulSet not created yet",
+        out = set_condition(out, "Ready", "False", "NoStatefulSet", blocked or waiting or "StatefulSet not created yet",
                             generation, timestamp)
     elif ready >= desired and current:
         out = set_condition(out, "Ready", "True", "PodsReady", f"{ready}/{desired} pods ready", generation, timestamp)

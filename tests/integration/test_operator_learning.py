@@ -108,6 +108,9 @@ def test_the_code_is_the_source_of_truth(installed: Cluster, learning_operator: 
                         lambda pg: (condition(pg, "GraphReady") or {}).get("reason") == "LearningGraph",
                         "the group to wait for its graph")
     assert job in condition(learning, "GraphReady")["message"]  # type: ignore[index]
+    # Learning is progress, not trouble.
+    assert (condition(learning, "Degraded") or {}).get("status") == "False"
+    assert (condition(learning, "Progressing") or {}).get("reason") == "Waiting"
     assert installed.get("statefulset", "learnt", "-n", namespace) is None
     run_graph_pod(installed, namespace, job, 0, message)
     learnt = wait_for(lambda: installed.get("pg", "learnt", "-n", namespace),

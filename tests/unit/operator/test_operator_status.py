@@ -61,3 +61,11 @@ def test_blocked_is_degraded_without_statefulset() -> None:
 def test_replica_status() -> None:
     assert replica_status(statefulset(1, 2, 2)) == {"replicas": 2, "readyReplicas": 1}
     assert replica_status(None) == {"replicas": 0, "readyReplicas": 0}
+
+
+def test_waiting_for_the_graph_is_progress_not_degradation() -> None:
+    out = rollout_conditions([], desired=2, statefulset=None, generation=1, waiting="learning the topology (Job j)")
+    by_type = {c["type"]: (c["status"], c["reason"]) for c in out}
+    assert by_type == {"Ready": ("False", "NoStatefulSet"), "Progressing": ("True", "Waiting"),
+                       "Degraded": ("False", "AsExpected")}
+    assert next(c for c in out if c["type"] == "Ready")["message"] == "learning the topology (Job j)"
