@@ -14,7 +14,9 @@ then checked against the truth, and a wrong result raises (no figures). See docs
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -43,7 +45,16 @@ from common import (
 )
 from compare_report import write_report
 from compare_run import Run, latency, read_topic, wait_committed
-from launch import DECODERS, SYSTEMS, Launcher, state_topic, table_topics_to_create
+from launch import (
+    BASELINE_ENV,
+    BASELINE_SYSTEMS,
+    DECODERS,
+    SYSTEMS,
+    Launcher,
+    is_pygoka,
+    state_topic,
+    table_topics_to_create,
+)
 
 COMPACTED = {"cleanup.policy": "compact"}
 PROCESSES_W2 = 4
@@ -267,6 +278,8 @@ def jobs_for(bench: Bench, launcher: Launcher, workload: int, system: str) -> li
         # Quix Streams has no view and no table to recover apart from its own changelog; Kafka Streams'
         # closest thing to a view (a GlobalKTable) is not measured: both run the processor recovery only.
         modes = {"pygoka": ("view", "processor"), "goka": ("view", "processor"), "kstreams": ("processor",)}
+        if is_pygoka(system):
+            modes[system] = modes["pygoka"]
         return [lambda m=m: recovery(bench, launcher, system, m) for m in modes.get(system, ())]  # type: ignore[misc]
     if workload == 5:
         return [lambda: latency_row(bench, launcher, system)]
@@ -312,6 +325,18 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return lines
 
 
+def baseline_runtime(ref: str) -> str:
+    """baseline_runtime extracts runtime/ of git ref ref of this repository into a temporary directory."""
+    repo = Path(__file__).resolve().parent.parent
+    target = Path(tempfile.mkdtemp(prefix="pygoka-baseline-"))
+    archive = subprocess.run(["git", "-C", str(repo), "archive", ref, "runtime"], capture_output=True, check=True)
+    subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+    commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--short", ref], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    print(f"baseline: runtime of {ref} ({commit}) in {target}", file=sys.stderr)
+    return str(target / "runtime")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--brokers", default=default_brokers())
@@ -329,13 +354,20 @@ def main() -> None:
     parser.add_argument("--keep-topics", action="store_true")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one system may take for a workload")
     parser.add_argument("--json", type=Path, help="also write the JSON result here")
+    parser.add_argument("--baseline", metavar="GIT_REF",
+                        help=f"also run {' and '.join(BASELINE_SYSTEMS)}: pygoka's program on the runtime of "
+                             "GIT_REF of this repository, for before/after figures in one run")
     args = parser.parse_args()
     if args.latency_seconds is None:
         args.latency_seconds = 3.0 if args.quick else 20.0
     systems = [s for s in args.systems.split(",") if s]
-    unknown = set(systems) - set(SYSTEMS)
+    known = SYSTEMS + BASELINE_SYSTEMS if args.baseline else SYSTEMS
+    unknown = set(systems) - set(known)
     if unknown:
-        raise SystemExit(f"unknown systems {sorted(unknown)}; known: {SYSTEMS}")
+        raise SystemExit(f"unknown systems {sorted(unknown)}; known: {known}")
+    if args.baseline:
+        os.environ[BASELINE_ENV] = baseline_runtime(args.baseline)
+        systems += [s for s in BASELINE_SYSTEMS if s not in systems and s.replace("-base", "") in systems]
     workloads = [int(w) for w in args.workloads.split(",") if w]
     started = time.monotonic()
     launcher = Launcher(systems)
@@ -349,7 +381,7 @@ def main() -> None:
               "parameters": {"messages": bench.n, "keys": bench.keys, "table_keys": bench.table_keys,
                              "partitions": bench.partitions, "repeat": args.repeat, "systems": systems,
                              "workloads": workloads, "latency_rate": args.latency_rate,
-                             "latency_seconds": args.latency_seconds},
+                             "latency_seconds": args.latency_seconds, "baseline": args.baseline},
               "table": aggregate(rows), "runs": rows, "total_s": time.monotonic() - started}
     write_report(result, "compare-quick" if bench.n < 1_000_000 else "compare", args.json)
 

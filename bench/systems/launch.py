@@ -22,6 +22,10 @@ from build import BUILDERS
 SYSTEMS_DIR = Path(__file__).resolve().parent
 #: SYSTEMS are the systems compare.py can run; pygoka-eos is pygoka with guarantee="exactly_once".
 SYSTEMS = ("pygoka", "pygoka-eos", "goka", "quix", "kstreams")
+#: BASELINE_SYSTEMS run pygoka's program on the runtime in $PYGOKA_BENCH_BASELINE (compare.py --baseline).
+BASELINE_SYSTEMS = ("pygoka-base", "pygoka-eos-base")
+#: BASELINE_ENV names the directory holding the baseline's pygoka package.
+BASELINE_ENV = "PYGOKA_BENCH_BASELINE"
 
 
 class Launcher:
@@ -32,7 +36,7 @@ class Launcher:
 
     def command(self, system: str, mode: str, brokers: str, *args: str) -> list[str]:
         """command is the command line of system in mode (count, join, view, recover) with its arguments."""
-        if system in ("pygoka", "pygoka-eos"):
+        if is_pygoka(system):
             return [sys.executable, str(SYSTEMS_DIR / "pygoka" / "app.py"), mode, brokers, *args]
         if system == "quix":
             return [str(self.programs["quix"]), str(SYSTEMS_DIR / "quix" / "app.py"), mode, brokers, *args]
@@ -58,13 +62,20 @@ def goka_flags(mode: str, brokers: str, args: tuple[str, ...]) -> list[str]:
     return flags
 
 
+def is_pygoka(system: str) -> bool:
+    """is_pygoka tells whether system is pygoka's program (either guarantee, this checkout's or the baseline)."""
+    return system in ("pygoka", "pygoka-eos", *BASELINE_SYSTEMS)
+
+
 def environment(system: str) -> dict[str, str]:
     """environment is the process environment of a system: quiet Python warnings of Quix's dependencies,
     the guarantee of pygoka's program."""
     env = dict(os.environ)
     if system == "quix":
         env["PYTHONWARNINGS"] = "ignore"
-    env["PYGOKA_GUARANTEE"] = "exactly_once" if system == "pygoka-eos" else "at_least_once"
+    env["PYGOKA_GUARANTEE"] = "exactly_once" if system.startswith("pygoka-eos") else "at_least_once"
+    if system in BASELINE_SYSTEMS:
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (env[BASELINE_ENV], env.get("PYTHONPATH")) if p)
     return env
 
 
@@ -75,7 +86,7 @@ def table_topics_to_create(system: str, group: str) -> list[str]:
 
 def state_topic(system: str, group: str, input_topic: str) -> str:
     """state_topic is where system keeps the durable copy of its count per key."""
-    if system in ("pygoka", "pygoka-eos", "goka"):
+    if is_pygoka(system) or system == "goka":
         return f"{group}-table"
     if system == "kstreams":
         return f"{group}-counts-changelog"
@@ -98,5 +109,6 @@ def _quix(key: bytes, value: bytes) -> tuple[str, int]:
 
 #: DECODERS turn a state topic record into (key, count); None values (tombstones) never occur here.
 DECODERS: dict[str, Callable[[bytes, bytes], tuple[str, int]]] = {
-    "pygoka": _ascii, "pygoka-eos": _ascii, "goka": _ascii, "kstreams": _long, "quix": _quix,
+    "pygoka": _ascii, "pygoka-eos": _ascii, "pygoka-base": _ascii, "pygoka-eos-base": _ascii, "goka": _ascii,
+    "kstreams": _long, "quix": _quix,
 }

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from confluent_kafka import KafkaError, KafkaException, TopicPartition
+from confluent_kafka import OFFSET_END, KafkaError, KafkaException, TopicPartition
 
 from pygoka.errors import ProcessingError
 from pygoka.kafka.config import Config, producer_config, transactional_producer_config
@@ -43,7 +43,7 @@ _TRANSIENT_ERRORS = {
 }
 # How long one transactional call may block before it is retried (and max_outage checked), at most.
 _CALL_TIMEOUT = 10.0
-# How long asking for a table topic partition's end offset may take (after a flush Kafka answered).
+# How long asking for the table topic partitions' end offsets may take (after a flush Kafka answered).
 _WATERMARK_TIMEOUT = 2.0
 
 
@@ -191,35 +191,36 @@ class Checkpointer:
 
     def _store_tables(self) -> None:
         """_store_tables writes the tables' updates, which Kafka has acknowledged, with their table offsets."""
-        reachable = True
-        for run in self.host.runs.values():
-            table = run.table
-            if table is None:
-                continue
-            if reachable and table.dirty_count():
-                reachable = self._mark_table_end(table)
+        tables = [run.table for run in self.host.runs.values() if run.table is not None]
+        self._mark_table_ends([table for table in tables if table.dirty_count()])
+        for table in tables:
             table.flush()
 
-    def _mark_table_end(self, table: PartitionTable) -> bool:
-        """_mark_table_end gives table the offset of its table topic partition's last record.
+    def _mark_table_ends(self, tables: list[PartitionTable]) -> None:
+        """_mark_table_ends gives each table the offset of its table topic partition's last record.
 
         The producer reports only failed deliveries (a report per record costs a sixth of a processor's
-        time), so the offset is asked of the broker once the producer is flushed (exactly-once: once the
-        transaction committed): every record of the partition up to there is an update of this owner, or
-        a transaction marker. A lower offset would be safe too: recovery replays the table topic from
-        it, ending in the same values. When the broker does not answer, the table keeps its previous
-        offset.
+        time), so the offsets are asked of the broker once the producer is flushed (exactly-once: once the
+        transaction committed), in one request for all tables (one per table was most of a checkpoint):
+        every record of a partition up to there is an update of this owner, or a transaction marker. A
+        lower offset would be safe too: recovery replays the table topic from it, ending in the same values.
+        A table whose offset the broker does not tell keeps its previous one.
         """
-        partition = TopicPartition(table.topic, table.partition)
+        if not tables:
+            return
+        partitions = [TopicPartition(table.topic, table.partition, OFFSET_END) for table in tables]
         try:
-            _, high = self.host.watermarks.get_watermark_offsets(partition, timeout=_WATERMARK_TIMEOUT, cached=False)
+            ends = self.host.watermarks.offsets_for_times(partitions, timeout=_WATERMARK_TIMEOUT)
         except KafkaException as exc:
-            log.info("group %s: end offset of %s/%d unknown (%s); its table keeps its previous offset",
-                     self.host.group, table.topic, table.partition, exc.args[0].str())
-            return False
-        if high > 0:
-            table.acknowledged(high - 1)
-        return True
+            log.info("group %s: end offsets of the table partitions unknown (%s); their tables keep their "
+                     "previous offsets", self.host.group, exc.args[0].str())
+            return
+        for table, end in zip(tables, ends, strict=True):
+            if end.error is not None:
+                log.info("group %s: end offset of %s/%d unknown (%s); its table keeps its previous offset",
+                         self.host.group, table.topic, table.partition, end.error.str())
+            elif end.offset > 0:
+                table.acknowledged(end.offset - 1)
 
     def _trouble(self, started: float, error: KafkaError | str) -> None:
         """_trouble notes a transient failure; it raises once Kafka has failed us for longer than max_outage."""

@@ -23,6 +23,7 @@ from pygoka.dead_letter import DEAD_LETTER, dead_letter_headers, dead_letter_top
 from pygoka.errors import CallbackError, CodecError, ProcessingError, PygokaError, StorageError
 from pygoka.graph import GroupGraph
 from pygoka.kafka.config import group_consumer_config, reader_config
+from pygoka.kafka.take import take
 from pygoka.options import NilHandling, ProcessorOptions
 from pygoka.partition import PartitionRun
 from pygoka.rebalance import Assignment
@@ -106,7 +107,7 @@ class GroupRunner(ContextHost):
             self._start()
             while not self.stop_event.is_set():
                 self._handle_events()
-                messages = self.consumer.consume(num_messages=self.options.batch_size, timeout=0.1)
+                messages = take(self.consumer, self.options.batch_size, 0.1)
                 if messages:
                     self._process_batch(messages)
                 self.checkpointer.serve(self.producer.poll, 0)

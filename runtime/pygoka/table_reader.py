@@ -23,6 +23,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from pygoka.errors import ProcessingError
 from pygoka.kafka.config import Config
+from pygoka.kafka.take import take
 from pygoka.kafka.transport import ConsumerBuilder
 from pygoka.recovery_progress import RecoveryProgress
 from pygoka.table import PartitionTable
@@ -126,7 +127,7 @@ class TableReader:
                 if not any(entry.assigned for entry in self._entries.values()):
                     self._wait_for_command(0.1)
                     continue
-                messages = self._consumer.consume(num_messages=self._batch_size, timeout=0.1)
+                messages = take(self._consumer, self._batch_size, 0.1)
                 if messages:
                     self._store(messages)
                 self._check_caught_up()

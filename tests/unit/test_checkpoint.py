@@ -7,6 +7,7 @@ KafkaErrors a test queues for a method; tables and partition runs are the real o
 from __future__ import annotations
 
 from collections import defaultdict
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -88,9 +89,9 @@ class FakeWatermarks(Client):
         super().__init__("watermarks", log)
         self.high = 0
 
-    def get_watermark_offsets(self, tp: TopicPartition, timeout: float, cached: bool) -> tuple[int, int]:
-        self.call("get_watermark_offsets")
-        return 0, self.high
+    def offsets_for_times(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
+        self.call("offsets_for_times")
+        return [TopicPartition(tp.topic, tp.partition, self.high) for tp in partitions]
 
 
 class LoggedStorage(MemoryStorage):
@@ -176,7 +177,7 @@ def test_at_least_once_flushes_then_stores_the_tables_then_commits() -> None:
     cp = checkpointer(host)
     host.process(0, 4)
     assert cp.checkpoint() is True
-    assert host.log == ["producer0.flush", "watermarks.get_watermark_offsets", "storage.write", "consumer.commit"]
+    assert host.log == ["producer0.flush", "watermarks.offsets_for_times", "storage.write", "consumer.commit"]
     assert host.consumer.committed == [("in", 0, 5)]
     assert (host.table.offset(), host.table.get(b"k"), host.run.committed) == (4, b"4", {"in": 5})
     host.log.clear()
@@ -250,9 +251,34 @@ def test_an_unknown_table_end_keeps_the_tables_previous_offset() -> None:
     host.process(0, 0)
     cp.checkpoint()
     host.process(1, 1)
-    host.watermarks.fail("get_watermark_offsets", kafka_error(KafkaError._TIMED_OUT))
+    host.watermarks.fail("offsets_for_times", kafka_error(KafkaError._TIMED_OUT))
     assert cp.checkpoint() is True
     assert (host.table.offset(), host.table.get(b"k"), host.consumer.committed[-1]) == (0, b"1", ("in", 0, 2))
+
+
+def test_the_ends_of_all_dirty_tables_are_asked_in_one_request_and_a_partition_error_keeps_that_ones_offset(
+) -> None:
+    host = FakeHost()
+    second = PartitionTable("g-table", 1, LoggedStorage(host.log))
+    second.caught_up()
+    host.runs[1] = PartitionRun(1, second, {})
+    cp = checkpointer(host)
+    host.process(0, 3)
+    second.set(b"j", b"1")
+    host.runs[1].processed_through("in", 0, 0, 1)
+    asked: list[list[tuple[str, int]]] = []
+
+    def ends(partitions: list[TopicPartition], timeout: float) -> list[Any]:
+        asked.append([(tp.topic, tp.partition) for tp in partitions])
+        # A TopicPartition's error is read-only: the answer for partition 1 is a look-alike carrying one.
+        unknown = SimpleNamespace(topic="g-table", partition=1, offset=-1001,
+                                  error=KafkaError(KafkaError.NOT_LEADER_FOR_PARTITION))
+        return [TopicPartition("g-table", 0, 4), unknown]
+
+    host.watermarks.offsets_for_times = ends  # type: ignore[method-assign]
+    assert cp.checkpoint() is True
+    assert asked == [[("g-table", 0), ("g-table", 1)]]
+    assert (host.table.offset(), second.offset(), second.get(b"j")) == (3, None, b"1")
 
 
 def test_a_commit_error_that_is_no_rebalance_or_outage_stops_the_processor() -> None:
@@ -273,7 +299,7 @@ def test_exactly_once_stores_the_tables_only_after_the_transaction_committed() -
     host.process(0, 4)
     assert cp.checkpoint() is True
     assert host.log == ["producer0.flush", "producer0.send_offsets_to_transaction", "producer0.commit_transaction",
-                        "watermarks.get_watermark_offsets", "storage.write", "producer0.begin_transaction"]
+                        "watermarks.offsets_for_times", "storage.write", "producer0.begin_transaction"]
     assert (host.table.offset(), host.run.committed) == (4, {"in": 5})
 
 

@@ -340,6 +340,25 @@ class MemoryConsumer:
                                             f"unknown partition {partition.topic}/{partition.partition}"))
         return marks
 
+    def offsets_for_times(self, partitions: list[TopicPartition], timeout: float | None = None) -> list[TopicPartition]:
+        """offsets_for_times answers OFFSET_END (each partition's end) and OFFSET_BEGINNING lookups.
+
+        The tester keeps no index by time: any other timestamp raises.
+        """
+        result = []
+        with self._broker.lock:
+            for tp in partitions:
+                if tp.offset not in (OFFSET_END, OFFSET_BEGINNING):
+                    raise KafkaException(KafkaError(KafkaError._NOT_IMPLEMENTED,
+                                                    "the tester answers offsets_for_times only for OFFSET_END "
+                                                    "and OFFSET_BEGINNING"))
+                marks = self._broker.watermarks(tp.topic, tp.partition)
+                if marks is None:
+                    raise KafkaException(KafkaError(KafkaError.UNKNOWN_TOPIC_OR_PART,
+                                                    f"unknown partition {tp.topic}/{tp.partition}"))
+                result.append(TopicPartition(tp.topic, tp.partition, marks[1] if tp.offset == OFFSET_END else marks[0]))
+        return result
+
     def _committed(self, topic: str, partition: int) -> int:
         group = self._broker.groups.get(self.group_id or "")
         return OFFSET_INVALID if group is None else group.committed.get((topic, partition), OFFSET_INVALID)
