@@ -33,6 +33,8 @@ from pygoka.view import View
 from pygoka.visit import Visits
 
 log = logging.getLogger("pygoka.processor")
+#: DRY_COMMIT_SPACING is the least time (s) between two exactly-once checkpoints made because the input ran dry.
+DRY_COMMIT_SPACING = 0.02
 # Marks a null message that NilHandling.IGNORE skips (None is a valid decoded value).
 _IGNORED = object()
 
@@ -103,11 +105,12 @@ class GroupRunner(ContextHost):
         """execute runs until the stop event is set, raising ProcessingError on failure."""
         exactly_once = self.options.exactly_once
         checkpoint_interval = self.options.checkpoint_interval
+        batch_size = self.options.batch_size
         try:
             self._start()
             while not self.stop_event.is_set():
                 self._handle_events()
-                messages = take(self.consumer, self.options.batch_size, 0.1)
+                messages = take(self.consumer, batch_size, 0.1)
                 if messages:
                     self._process_batch(messages)
                 self.checkpointer.serve(self.producer.poll, 0)
@@ -116,11 +119,14 @@ class GroupRunner(ContextHost):
                     self._uncommitted += self.visits.step(self)
                 if time.monotonic() >= self._end_offsets_due:
                     self._refresh_end_offsets()
+                since = time.monotonic() - self._last_checkpoint
                 if (self._uncommitted or self._commit_pending) and (
                     self._uncommitted >= self.options.max_uncommitted
-                    or time.monotonic() - self._last_checkpoint >= checkpoint_interval
-                    # Exactly-once effects are invisible until committed: commit as soon as the input runs dry.
-                    or (exactly_once and not messages)
+                    or since >= checkpoint_interval
+                    # Exactly-once effects are invisible until committed: commit as soon as the input runs dry
+                    # (nothing more was ready), at most every DRY_COMMIT_SPACING so a trickle is no storm of
+                    # transactions.
+                    or (exactly_once and len(messages) < batch_size and since >= DRY_COMMIT_SPACING)
                 ):
                     self.checkpoint()
             self.checkpoint()
