@@ -20,6 +20,9 @@
 #   PYGOKA_KAFKA_CLUSTER_ID       cluster id of a fresh data dir (default: a random one)
 #   PYGOKA_KAFKA_HEAP             JVM heap, -Xms = -Xmx (default 512m; less breaks the log cleaner)
 #   PYGOKA_KAFKA_JAVA_OPTS        extra JVM options
+#   PYGOKA_KAFKA_CLASSPATH        extra classpath entries before the broker's jars (e.g. a topic policy)
+#   PYGOKA_KAFKA_TOPIC_DEFAULTS   stock (default: Kafka's auto.create.topics.enable=true, num.partitions=1)
+#                                 or strict (auto.create.topics.enable=false)
 #   PYGOKA_KAFKA_EXTRA_PROPERTIES path of a file appended to server.properties (later keys win)
 #   PYGOKA_KAFKA_START_TIMEOUT    seconds to wait for the broker to answer (default 120)
 #   PYTHON                        python used for the readiness check (default python3); with
@@ -56,6 +59,7 @@ PORT="${PYGOKA_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${PYGOKA_KAFKA_CONTROLLER_PORT:-9093}"
 HOST=127.0.0.1
 HEAP="${PYGOKA_KAFKA_HEAP:-512m}"
+TOPIC_DEFAULTS="${PYGOKA_KAFKA_TOPIC_DEFAULTS:-stock}"
 START_TIMEOUT="${PYGOKA_KAFKA_START_TIMEOUT:-120}"
 STOP_TIMEOUT=30
 PYTHON="${PYTHON:-python3}"
@@ -205,6 +209,11 @@ running_port() {
     sed -n 's|^listeners=PLAINTEXT://[^:]*:\([0-9]*\),.*|\1|p' "$PROPS_FILE" 2>/dev/null | head -n 1
 }
 
+# The broker's jars, after PYGOKA_KAFKA_CLASSPATH (the storage tool reads the same settings, classes included).
+classpath() {
+    printf '%s%s/*' "${PYGOKA_KAFKA_CLASSPATH:+$PYGOKA_KAFKA_CLASSPATH:}" "$LIBS_DIR"
+}
+
 rss_of() {
     awk '/^VmRSS:/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$1/status" 2>/dev/null || true
 }
@@ -226,6 +235,11 @@ render_config() {
         -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
         -e "s|@LOG_DIR@|$DATA_DIR|g" \
         "$TEMPLATE_DIR/server.properties.in" >"$PROPS_FILE.tmp"
+    case "$TOPIC_DEFAULTS" in
+    stock) ;;
+    strict) printf '\n# --- PYGOKA_KAFKA_TOPIC_DEFAULTS=strict\nauto.create.topics.enable=false\n' >>"$PROPS_FILE.tmp" ;;
+    *) die "PYGOKA_KAFKA_TOPIC_DEFAULTS=$TOPIC_DEFAULTS: expected stock or strict" ;;
+    esac
     if [[ -n "${PYGOKA_KAFKA_EXTRA_PROPERTIES:-}" ]]; then
         [[ -f "$PYGOKA_KAFKA_EXTRA_PROPERTIES" ]] ||
             die "PYGOKA_KAFKA_EXTRA_PROPERTIES=$PYGOKA_KAFKA_EXTRA_PROPERTIES is not a file"
@@ -261,7 +275,7 @@ format_storage() {
     printf '%s\n' "$cluster_id" >"$CLUSTER_ID_FILE"
     if ! "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$TEMPLATE_DIR/log4j2.xml" \
         -Dpygoka.kafka.log.file="$RUN_DIR/format.log" \
-        -cp "$LIBS_DIR/*" kafka.tools.StorageTool format \
+        -cp "$(classpath)" kafka.tools.StorageTool format \
         --cluster-id="$cluster_id" -c "$PROPS_FILE" --ignore-formatted >"$RUN_DIR/format.out" 2>&1; then
         cat "$RUN_DIR/format.out" >&2
         die "formatting $DATA_DIR failed"
@@ -337,7 +351,7 @@ start_unlocked() {
             read -r -a extra <<<"$PYGOKA_KAFKA_JAVA_OPTS"
             java_cmd+=("${extra[@]}")
         fi
-        java_cmd+=(-cp "$LIBS_DIR/*" kafka.Kafka "$PROPS_FILE")
+        java_cmd+=(-cp "$(classpath)" kafka.Kafka "$PROPS_FILE")
         # setsid: own session, so the broker survives the calling shell and
         # its process group; the inner bash writes its pid, then execs java
         # (same pid), which is robust whether or not setsid has to fork.

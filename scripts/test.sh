@@ -11,7 +11,8 @@ scripts/k8s.sh install
 
 export PYGOKA_KAFKA_PORT="${PYGOKA_KAFKA_PORT:-9092}"
 export PYGOKA_BROKERS="127.0.0.1:${PYGOKA_KAFKA_PORT}"
-scripts/kafka.sh start
+# Kafka's stock topic settings (auto.create.topics.enable=true, num.partitions=1), as most brokers run.
+PYGOKA_KAFKA_TOPIC_DEFAULTS=stock scripts/kafka.sh start
 trap 'scripts/kafka.sh stop' EXIT
 
 echo "== ruff"; "$VENV/bin/ruff" check .

@@ -12,10 +12,12 @@ from confluent_kafka import KafkaError
 
 from pygoka.codec import Codec
 from pygoka.context import Headers, _headers, _key_bytes
-from pygoka.errors import EmitterClosedError, ProcessingError
+from pygoka.errors import EmitterClosedError, MissingTopicError, ProcessingError
 from pygoka.kafka.config import admin_config
 from pygoka.kafka.config import producer_config as _producer_config
 from pygoka.kafka.transport import KAFKA, Transport
+from pygoka.topic_manager import ensure_topics
+from pygoka.topic_plan import stream_topic
 
 if TYPE_CHECKING:
     from pygoka.tester import Tester
@@ -33,7 +35,8 @@ class Delivery:
 class Emitter:
     """Emitter encodes values with codec and produces them to topic; use it as a context manager.
 
-    With partitions set, the topic is created (delete policy) with that many partitions if missing.
+    With partitions set, the topic is created (delete policy) with that many partitions if missing; without,
+    it must exist (MissingTopicError).
     """
 
     def __init__(self, brokers: str | None, topic: str, codec: Codec, *,
@@ -49,12 +52,17 @@ class Emitter:
         brokers = brokers or ""
         self.topic = topic
         self.codec = codec
-        if partitions is not None:
-            manager = transport.topic_manager(admin_config(brokers, producer_config))
-            try:
-                manager.ensure_stream(topic, partitions)
-            finally:
-                manager.close()
+        manager = transport.topic_manager(admin_config(brokers, producer_config))
+        try:
+            if partitions is not None:
+                ensure_topics(manager, [stream_topic(topic)], partitions=partitions)
+            elif tester is None and topic not in manager.describe([topic]):
+                # Producing would wait for the topic in vain (or, with auto-creation, make it with one partition);
+                # the tester's broker creates topics on first use, as Goka's tester does.
+                raise MissingTopicError(f"emitter topic '{topic}' does not exist (partitions= creates it)",
+                                        topic=topic)
+        finally:
+            manager.close()
         self._producer = transport.producer(_producer_config(brokers, producer_config))
         self._closed = threading.Event()
         self._lock = threading.Lock()

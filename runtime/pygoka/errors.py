@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PygokaError(Exception):
     """PygokaError is the base class of every error pygoka raises."""
@@ -16,7 +18,51 @@ class CodecError(PygokaError, ValueError):
 
 
 class TopicError(PygokaError):
-    """TopicError reports a missing, misconfigured or not co-partitioned topic."""
+    """TopicError reports a missing, misconfigured or not co-partitioned topic, or a broker refusing to tell or
+    create it; kafka_error is the broker's KafkaError when one caused it (also the __cause__'s)."""
+
+    def __init__(self, message: str, *, topic: str, kafka_error: Any = None) -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.kafka_error = kafka_error
+
+
+class MissingTopicError(TopicError):
+    """MissingTopicError reports a topic that must exist (a joined table, a view's table, an emitter's stream)."""
+
+
+class NotCopartitionedError(TopicError):
+    """NotCopartitionedError reports a topic whose partition count differs from the group's."""
+
+    def __init__(self, topic: str, actual: int, expected: int) -> None:
+        super().__init__(f"topics are not copartitioned! topic '{topic}' has {actual} partitions, expected "
+                         f"{expected}", topic=topic)
+        self.actual = actual
+        self.expected = expected
+
+
+class NotCompactedError(TopicError):
+    """NotCompactedError reports a table topic whose cleanup.policy lacks compact."""
+
+    def __init__(self, topic: str, policy: str) -> None:
+        super().__init__(f"table topic '{topic}' has cleanup.policy={policy}, expected compact", topic=topic)
+        self.policy = policy
+
+
+class TopicAccessError(TopicError):
+    """TopicAccessError reports a topic the broker refused or failed to describe, create or delete."""
+
+
+class KafkaUnreachableError(TopicAccessError):
+    """KafkaUnreachableError reports brokers that cannot be reached or do not answer in time."""
+
+
+class AuthorizationError(TopicAccessError):
+    """AuthorizationError reports a topic request the broker refused for a missing ACL."""
+
+
+class AuthenticationError(TopicAccessError):
+    """AuthenticationError reports a TLS or SASL handshake that failed (certificate, user or password)."""
 
 
 class StorageError(PygokaError):

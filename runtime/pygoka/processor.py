@@ -20,7 +20,8 @@ from pygoka.runner import GroupRunner
 from pygoka.storage.base import StorageBuilder
 from pygoka.storage.rocksdb import RocksDBStorageBuilder
 from pygoka.table import PartitionTable
-from pygoka.topic_manager import KafkaTopicManager, check_copartitioned
+from pygoka.topic_manager import ensure_topics
+from pygoka.topic_plan import graph_topics
 
 log = logging.getLogger("pygoka.processor")
 
@@ -171,29 +172,17 @@ class Processor:
 
     def _setup_topics(self) -> int:
         options = self.options
-        config = admin_config(self.brokers, options.consumer_config)
-        manager = options.transport.topic_manager(config)
-        if isinstance(manager, KafkaTopicManager):
-            manager.replication_factor = options.replication_factor
-            manager.table_config.update(options.table_config)
+        manager = options.transport.topic_manager(admin_config(self.brokers, options.consumer_config))
+        # Outputs need not be co-partitioned, only exist: a transactional producer cannot have the broker create
+        # them on first use, and a count of the group's is what its readers expect.
+        dead_letter = None
+        if DEAD_LETTER in (options.on_decode_error, options.on_callback_error):
+            dead_letter = dead_letter_topic(self.graph.group, options.dead_letter_topic)
+        plan = graph_topics(self.graph, dead_letter=dead_letter, table_config=options.table_config)
         try:
-            partitions = check_copartitioned(
-                manager,
-                streams=self.graph.consumed_topics(),
-                joins=[join.table for join in self.graph.joins],
-                table=self.graph.table_topic() if self.graph.persist else None,
-                partitions=options.partitions,
-                default_partitions=options.default_partitions,
-            )
-            # Outputs need not be co-partitioned, only exist: a transactional producer cannot have the
-            # broker create them on first use, and a count of the group's is what its readers expect.
-            extra = list(self.graph.output_codecs())
-            if DEAD_LETTER in (options.on_decode_error, options.on_callback_error):
-                extra.append(dead_letter_topic(self.graph.group, options.dead_letter_topic))
-            for topic in extra:
-                if manager.partitions(topic) is None:
-                    manager.ensure_stream(topic, partitions)
-            return partitions
+            return ensure_topics(manager, plan, partitions=options.partitions,
+                                 default_partitions=options.default_partitions,
+                                 replication_factor=options.replication_factor)
         finally:
             manager.close()
 

@@ -1,168 +1,223 @@
-"""The topic manager creates missing topics and checks that a group's topics are co-partitioned."""
+"""The topic manager: describes, creates and deletes topics, and sets a group's topics up before it runs.
+
+Topics are only ever looked up with requests that cannot create them: on a broker with Kafka's stock
+auto.create.topics.enable=true, a metadata request naming a missing topic from a client allowing auto-creation
+creates it with num.partitions (1), which then breaks co-partitioning.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Mapping
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, Protocol
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError, KafkaException, TopicCollection
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
-from pygoka.errors import TopicError
+from pygoka.errors import AuthenticationError, AuthorizationError, KafkaUnreachableError, TopicAccessError
 from pygoka.kafka.config import Config
+from pygoka.topic_plan import (
+    TABLE_CONFIG,
+    PlannedTopic,
+    TopicCheck,
+    TopicInfo,
+    check_topics,
+    partition_count,
+    stream_topic,
+)
 
 log = logging.getLogger("pygoka.topics")
 
-#: TABLE_CONFIG is the topic configuration a group table is created with.
-TABLE_CONFIG = {"cleanup.policy": "compact"}
-#: STREAM_CONFIG is the topic configuration a stream (input, loop, output) is created with.
-STREAM_CONFIG = {"cleanup.policy": "delete"}
+#: UNREACHABLE are librdkafka's error codes for a broker it cannot reach or that does not answer in time.
+UNREACHABLE = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
+                         KafkaError._RESOLVE, KafkaError._MSG_TIMED_OUT, KafkaError.REQUEST_TIMED_OUT})
+#: AUTHORIZATION are the broker's error codes for a principal lacking an ACL.
+AUTHORIZATION = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED})
+#: AUTHENTICATION are the error codes of a failed TLS or SASL handshake.
+AUTHENTICATION = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED})
 
 
 class TopicManager(Protocol):
-    """TopicManager answers partition counts and creates streams and tables."""
+    """TopicManager describes, creates and deletes topics."""
 
-    def partitions(self, topic: str) -> int | None:
-        """partitions is the partition count of topic, or None if it does not exist."""
+    def describe(self, topics: Sequence[str]) -> dict[str, TopicInfo]:
+        """describe reports the existing ones of topics (partitions, cleanup.policy); missing ones are absent."""
         ...
 
-    def ensure_stream(self, topic: str, partitions: int) -> None:
-        """ensure_stream creates topic with delete policy, or checks the existing one has partitions."""
+    def create(self, topics: Sequence[PlannedTopic], partitions: int, replication_factor: int = -1) -> None:
+        """create creates topics with partitions each; one that exists already counts as created."""
         ...
 
-    def ensure_table(self, topic: str, partitions: int) -> None:
-        """ensure_table creates topic compacted, or checks the existing one is compacted with partitions."""
+    def delete(self, topics: Sequence[str]) -> None:
+        """delete deletes topics; a missing one counts as deleted."""
         ...
 
     def close(self) -> None:
-        """close releases the admin client."""
+        """close releases the manager's client."""
         ...
 
 
-def not_copartitioned(topic: str, actual: int, expected: int) -> TopicError:
-    """not_copartitioned is the error for a topic whose partition count breaks co-partitioning."""
-    return TopicError(f"topics are not copartitioned! topic '{topic}' has {actual} partitions, expected {expected}")
+def access_error(action: str, topic: str, exc: KafkaException) -> TopicAccessError:
+    """access_error is the TopicAccessError subclass for a failed request on topic, naming what to change."""
+    error: Any = exc.args[0] if exc.args else None
+    if not isinstance(error, KafkaError):
+        return TopicAccessError(f"cannot {action} topic '{topic}': {exc}", topic=topic)
+    detail = f"cannot {action} topic '{topic}': {error.name()}: {error.str()}"
+    code = error.code()
+    kind: type[TopicAccessError] = TopicAccessError
+    if code in UNREACHABLE:
+        kind = KafkaUnreachableError
+    elif code in AUTHORIZATION:
+        kind = AuthorizationError
+        operation = {"create": "Create", "delete": "Delete", "describe": "Describe"}[action]
+        detail += (f" (the principal needs the {operation} ACL on topic '{topic}'"
+                   + (" or on the cluster)" if action == "create" else ")"))
+    elif code in AUTHENTICATION:
+        kind = AuthenticationError
+    elif code == KafkaError.POLICY_VIOLATION:
+        detail += " (refused by the broker's create.topic.policy.class.name; create it beforehand)"
+    elif code == KafkaError.INVALID_REPLICATION_FACTOR:
+        detail += " (set replication_factor to at most the number of brokers)"
+    return kind(detail, topic=topic, kafka_error=error)
 
 
-class KafkaTopicManager:
-    """KafkaTopicManager manages topics through confluent-kafka's AdminClient."""
+class TopicShortcuts:
+    """TopicShortcuts are one-topic forms of describe and ensure_topics for a TopicManager; tables made by
+    ensure_table get table_config besides cleanup.policy=compact."""
 
-    def __init__(self, config: Config, *, replication_factor: int = -1, timeout: float = 30.0,
-                 table_config: Mapping[str, str] | None = None,
-                 stream_config: Mapping[str, str] | None = None) -> None:
-        self._admin = AdminClient(dict(config))
-        self.replication_factor = replication_factor
-        self.timeout = timeout
-        self.table_config = {**TABLE_CONFIG, **(table_config or {})}
-        self.stream_config = {**STREAM_CONFIG, **(stream_config or {})}
+    table_config: Mapping[str, str] = MappingProxyType({})
 
-    def partitions(self, topic: str) -> int | None:
-        try:
-            metadata = self._admin.list_topics(topic=topic, timeout=self.timeout)
-        except KafkaException as exc:
-            raise TopicError(f"cannot read metadata of topic '{topic}': {exc.args[0]}") from exc
-        info = metadata.topics.get(topic)
-        if info is None:
-            return None
-        if info.error is not None:
-            if info.error.code() in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.LEADER_NOT_AVAILABLE):
-                return None
-            raise TopicError(f"cannot read metadata of topic '{topic}': {info.error.str()}")
-        return len(info.partitions)
+    def partitions(self: TopicManager, topic: str) -> int | None:
+        """partitions is the partition count of topic, or None if it does not exist."""
+        found = self.describe([topic]).get(topic)
+        return None if found is None else found.partitions
 
-    def ensure_stream(self, topic: str, partitions: int) -> None:
-        self._ensure(topic, partitions, self.stream_config)
+    def ensure_stream(self: TopicManager, topic: str, partitions: int) -> None:
+        """ensure_stream creates topic with delete policy, or checks the existing one has partitions."""
+        ensure_topics(self, [stream_topic(topic)], partitions=partitions)
 
     def ensure_table(self, topic: str, partitions: int) -> None:
-        self._ensure(topic, partitions, self.table_config)
-        policy = self.config_value(topic, "cleanup.policy")
-        if policy is not None and "compact" not in policy.split(","):
-            raise TopicError(f"table topic '{topic}' has cleanup.policy={policy}, expected compact")
+        """ensure_table creates topic compacted, or checks the existing one is compacted with partitions."""
+        manager: TopicManager = self  # type: ignore[assignment]
+        ensure_topics(manager, [PlannedTopic(topic, "table", {**self.table_config, **TABLE_CONFIG})],
+                      partitions=partitions)
 
-    def config_value(self, topic: str, name: str) -> str | None:
-        """config_value is the value of one configuration entry of topic."""
-        resource = ConfigResource(ConfigResource.Type.TOPIC, topic)
-        try:
-            configs = self._admin.describe_configs([resource])[resource].result(timeout=self.timeout)
-        except KafkaException as exc:
-            raise TopicError(f"cannot read configuration of topic '{topic}': {exc.args[0]}") from exc
-        entry = configs.get(name)
-        return None if entry is None else entry.value
 
-    def _ensure(self, topic: str, partitions: int, config: Mapping[str, str]) -> None:
-        existing = self.partitions(topic)
-        if existing is None:
-            self._create(topic, partitions, config)
-            existing = self._wait_for(topic)
-        if existing != partitions:
-            raise not_copartitioned(topic, existing, partitions)
+class KafkaTopicManager(TopicShortcuts):
+    """KafkaTopicManager manages topics through confluent-kafka's AdminClient (config: admin_config's)."""
 
-    def _create(self, topic: str, partitions: int, config: Mapping[str, str]) -> None:
-        log.info("creating topic %s with %d partitions (%s)", topic, partitions, dict(config))
-        new = NewTopic(topic, num_partitions=partitions, replication_factor=self.replication_factor,
-                       config=dict(config))
-        future = self._admin.create_topics([new], operation_timeout=self.timeout)[topic]
-        try:
-            future.result(timeout=self.timeout)
-        except KafkaException as exc:
-            error: KafkaError = exc.args[0]
-            # Another instance of the group may have created it a moment ago: the count check decides.
-            if error.code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise TopicError(f"cannot create topic '{topic}': {error.str()}") from exc
+    def __init__(self, config: Config, *, timeout: float = 30.0, table_config: Mapping[str, str] | None = None) -> None:
+        self._admin = AdminClient(dict(config))
+        self.timeout = timeout
+        self.table_config = dict(table_config or {})
 
-    def _wait_for(self, topic: str) -> int:
-        deadline = time.monotonic() + self.timeout
-        while True:
-            metadata = self._admin.list_topics(topic=topic, timeout=self.timeout)
-            info = metadata.topics.get(topic)
-            if info is not None and info.error is None and info.partitions and all(
-                p.leader >= 0 for p in info.partitions.values()
-            ):
-                return len(info.partitions)
-            if time.monotonic() > deadline:
-                raise TopicError(f"topic '{topic}' was created but has no leaders after {self.timeout}s")
-            time.sleep(0.05)
+    def describe(self, topics: Sequence[str]) -> dict[str, TopicInfo]:
+        names = list(dict.fromkeys(topics))
+        if not names:
+            return {}
+        counts: dict[str, tuple[int, bool]] = {}
+        futures = self._admin.describe_topics(TopicCollection(names), request_timeout=self.timeout)
+        for name, future in futures.items():
+            try:
+                description = future.result(timeout=self.timeout)
+            except KafkaException as exc:
+                if exc.args and isinstance(exc.args[0], KafkaError) and exc.args[0].code() in (
+                        KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.UNKNOWN_TOPIC_ID):
+                    continue
+                raise access_error("describe", name, exc) from exc
+            partitions = description.partitions
+            counts[name] = (len(partitions), all(p.leader is not None for p in partitions))
+        policies = self._cleanup_policies(list(counts))
+        return {name: TopicInfo(count, policies.get(name), ready)
+                for name, (count, ready) in counts.items()}
+
+    def _cleanup_policies(self, topics: list[str]) -> dict[str, str | None]:
+        if not topics:
+            return {}
+        resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in topics]
+        result: dict[str, str | None] = {}
+        for resource, future in self._admin.describe_configs(resources, request_timeout=self.timeout).items():
+            try:
+                entries = future.result(timeout=self.timeout)
+            except KafkaException as exc:
+                raise access_error("describe", resource.name, exc) from exc
+            entry = entries.get("cleanup.policy")
+            result[resource.name] = None if entry is None else entry.value
+        return result
+
+    def create(self, topics: Sequence[PlannedTopic], partitions: int, replication_factor: int = -1) -> None:
+        if not topics:
+            return
+        for topic in topics:
+            log.info("creating topic %s with %d partitions (%s)", topic.name, partitions, dict(topic.config))
+        new = [NewTopic(topic.name, num_partitions=partitions, replication_factor=replication_factor,
+                        config=dict(topic.config)) for topic in topics]
+        futures = self._admin.create_topics(new, operation_timeout=self.timeout, request_timeout=self.timeout)
+        for name, future in futures.items():
+            try:
+                future.result(timeout=self.timeout)
+            except KafkaException as exc:
+                # Another instance may have created it a moment ago: the caller's count check decides.
+                if not (exc.args and isinstance(exc.args[0], KafkaError)
+                        and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS):
+                    raise access_error("create", name, exc) from exc
+
+    def delete(self, topics: Sequence[str]) -> None:
+        if not topics:
+            return
+        for name, future in self._admin.delete_topics(list(topics), request_timeout=self.timeout).items():
+            try:
+                future.result(timeout=self.timeout)
+                log.info("deleted topic %s", name)
+            except KafkaException as exc:
+                if not (exc.args and isinstance(exc.args[0], KafkaError)
+                        and exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
+                    raise access_error("delete", name, exc) from exc
 
     def close(self) -> None:
         """close is a no-op: the AdminClient holds no resources that need an explicit close."""
 
 
-def check_copartitioned(
-    manager: TopicManager,
-    *,
-    streams: Iterable[str],
-    joins: Iterable[str],
-    table: str | None,
-    partitions: int | None,
-    default_partitions: int,
-) -> int:
-    """check_copartitioned creates missing streams and the table and returns the common partition count.
+def ensure_topics(manager: TopicManager, plan: Sequence[PlannedTopic], *, partitions: int | None = None,
+                  default_partitions: int = 1, replication_factor: int = -1, timeout: float = 30.0) -> int:
+    """ensure_topics creates the missing topics of plan and returns the group's partition count.
 
-    The count is partitions if given, else that of the first existing topic, else default_partitions.
-    Any existing topic with another count is reported with both counts (B24) before anything is
-    processed.
+    The count is partitions if given, else that of the first existing co-partitioned topic, else
+    default_partitions. An existing topic breaking co-partitioning, a table not compacted or a missing joined
+    table raises its TopicError before anything is created; so does a topic another instance created meanwhile
+    with another count.
     """
-    streams, joins = list(streams), list(joins)
-    counts: dict[str, int | None] = {topic: manager.partitions(topic) for topic in streams + joins}
-    for topic in joins:
-        if counts[topic] is None:
-            raise TopicError(f"joined table '{topic}' does not exist")
-    if table is not None:
-        counts[table] = manager.partitions(table)
-    existing = [(topic, n) for topic, n in counts.items() if n is not None]
-    if partitions is not None:
-        expected = partitions
-    else:
-        expected = existing[0][1] if existing else default_partitions
-    for topic, actual in existing:
-        if actual != expected:
-            raise not_copartitioned(topic, actual, expected)
-    for topic in streams:
-        manager.ensure_stream(topic, expected)
-    if table is not None:
-        manager.ensure_table(table, expected)
+    names = [topic.name for topic in plan]
+    observed = manager.describe(names)
+    expected = partition_count(plan, observed, partitions, default_partitions)
+    check = _raise_problems(check_topics(plan, observed, expected))
+    if check.missing:
+        manager.create(check.creatable(), expected, replication_factor)
+        observed = _wait_ready(manager, names, [topic.name for topic in check.missing], timeout)
+        _raise_problems(check_topics(plan, observed, expected))
     return expected
+
+
+def _raise_problems(check: TopicCheck) -> TopicCheck:
+    problems = check.problems + check.missing_errors()
+    if problems:
+        raise problems[0]
+    return check
+
+
+def _wait_ready(manager: TopicManager, names: list[str], created: list[str], timeout: float) -> dict[str, TopicInfo]:
+    """Wait until the created topics have leaders: a client assigned a partition without one waits in vain."""
+    deadline = time.monotonic() + timeout
+    while True:
+        observed = manager.describe(names)
+        waiting = [name for name in created if name not in observed or not observed[name].ready]
+        if not waiting:
+            return observed
+        if time.monotonic() > deadline:
+            raise TopicAccessError(f"topic '{waiting[0]}' was created but has no leaders after {timeout}s",
+                                   topic=waiting[0])
+        time.sleep(0.05)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pygoka.codec import Codec
-from pygoka.errors import NotRunningError, PygokaError, TopicError
+from pygoka.errors import MissingTopicError, NotRunningError, PygokaError
 from pygoka.kafka.config import admin_config, reader_config
 from pygoka.kafka.transport import KAFKA, Transport
 from pygoka.partitioner import partition_for
@@ -158,11 +158,12 @@ class View:
     def _open(self) -> None:
         manager = self.transport.topic_manager(admin_config(self.brokers, self._consumer_config))
         try:
-            count = manager.partitions(self.table)
+            found = manager.describe([self.table]).get(self.table)
         finally:
             manager.close()
-        if count is None:
-            raise TopicError(f"table topic '{self.table}' does not exist")
+        if found is None:
+            raise MissingTopicError(f"table topic '{self.table}' does not exist", topic=self.table)
+        count = found.partitions
         builder = self._storage_builder
         if builder is None:
             directory = self._state_dir

@@ -10,6 +10,16 @@ from pygoka.partitioner import LIBRDKAFKA_PARTITIONER
 #: Config is a librdkafka configuration dictionary.
 Config = dict[str, Any]
 
+#: NO_AUTO_CREATE keeps a client's metadata requests from creating topics on a broker with Kafka's stock
+#: auto.create.topics.enable=true (librdkafka's producers and admin clients allow it by default): a topic made
+#: so has num.partitions partitions and breaks co-partitioning. pygoka creates every topic it needs itself.
+NO_AUTO_CREATE: Config = {"allow.auto.create.topics": False}
+#: CONNECTION_PREFIXES are the librdkafka settings that say how to reach and authenticate to the brokers
+#: (TLS, SASL, sockets, addresses, retries, logging): what an admin client takes of a client's or Secret's settings.
+CONNECTION_PREFIXES = ("security.", "sasl.", "ssl.", "ssl_", "enable.ssl.", "enable.sasl.", "client.", "socket.",
+                       "broker.", "reconnect.", "retry.", "connections.", "metadata.", "topic.metadata.",
+                       "api.version", "https.", "debug", "log_level", "log.connection.close", "resolve.")
+
 
 def producer_config(brokers: str, overrides: Mapping[str, Any] | None = None) -> Config:
     """producer_config is an idempotent producer placing keys with Goka's FNV-1a partitioner."""
@@ -20,6 +30,7 @@ def producer_config(brokers: str, overrides: Mapping[str, Any] | None = None) ->
         "acks": "all",
         "linger.ms": 5,
         "queue.buffering.max.messages": 1_000_000,
+        **NO_AUTO_CREATE,
     }
     config.update(overrides or {})
     return config
@@ -57,6 +68,7 @@ def group_consumer_config(brokers: str, group: str, overrides: Mapping[str, Any]
         "isolation.level": "read_committed",
         "enable.partition.eof": False,
         "fetch.queue.backoff.ms": 10,
+        **NO_AUTO_CREATE,
     }
     config.update(overrides or {})
     return config
@@ -77,16 +89,20 @@ def reader_config(brokers: str, name: str, overrides: Mapping[str, Any] | None =
         "fetch.wait.max.ms": 100,
         # librdkafka backs off a full second once its fetch queue is full, which halves recovery speed.
         "fetch.queue.backoff.ms": 10,
+        **NO_AUTO_CREATE,
     }
     config.update(overrides or {})
     return config
 
 
+def connection_settings(settings: Mapping[str, Any]) -> Config:
+    """connection_settings are the CONNECTION_PREFIXES entries of settings."""
+    return {key: value for key, value in settings.items() if key.startswith(CONNECTION_PREFIXES)}
+
+
 def admin_config(brokers: str, overrides: Mapping[str, Any] | None = None) -> Config:
-    """admin_config is the configuration of the topic manager's admin client."""
-    config: Config = {"bootstrap.servers": brokers}
-    # Admin clients reject consumer- and producer-only properties; keep the connection settings.
-    for key, value in (overrides or {}).items():
-        if key.startswith(("security.", "sasl.", "ssl.", "client.", "socket.")):
-            config[key] = value
-    return config
+    """admin_config is an admin client's configuration: brokers and the connection settings of overrides.
+
+    Consumer- and producer-only settings are left out: librdkafka warns about or refuses them on an admin client.
+    """
+    return {"bootstrap.servers": brokers, **NO_AUTO_CREATE, **connection_settings(overrides or {})}

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 
 from confluent_kafka import TIMESTAMP_CREATE_TIME
 
-from pygoka.errors import TopicError
+from pygoka.errors import NotCompactedError, NotCopartitionedError, TopicError
 from pygoka.partitioner import partition_for
-from pygoka.topic_manager import not_copartitioned
 
 if TYPE_CHECKING:
     from pygoka.tester.consumer import MemoryConsumer
@@ -145,15 +144,15 @@ class Broker:
         if topic is None:
             count = self.default_partitions if partitions is None else partitions
             if count <= 0:
-                raise TopicError(f"cannot create topic '{name}' with {count} partitions")
+                raise TopicError(f"cannot create topic '{name}' with {count} partitions", topic=name)
             topic = Topic(name, [PartitionLog() for _ in range(count)], compacted)
             self.topics[name] = topic
             self._topic_created(name)
             return topic
         if check and partitions is not None and len(topic.partitions) != partitions:
-            raise not_copartitioned(name, len(topic.partitions), partitions)
+            raise NotCopartitionedError(name, len(topic.partitions), partitions)
         if check and compacted and not topic.compacted:
-            raise TopicError(f"table topic '{name}' has cleanup.policy=delete, expected compact")
+            raise NotCompactedError(name, "delete")
         return topic
 
     def append(self, topic_name: str, key: bytes | None, value: bytes | None, *, partition: int = -1,
@@ -164,7 +163,7 @@ class Broker:
         if partition < 0:
             partition = partition_for(key or b"", count)
         elif partition >= count:
-            raise TopicError(f"topic '{topic_name}' has no partition {partition} (it has {count})")
+            raise TopicError(f"topic '{topic_name}' has no partition {partition} (it has {count})", topic=topic_name)
         log = topic.partitions[partition]
         stamp = int(time.time() * 1000) if timestamp_ms is None or timestamp_ms <= 0 else timestamp_ms
         message = MemoryMessage(topic_name, partition, log.high, key, value, headers, stamp)

@@ -2,30 +2,38 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pygoka.tester.broker import Broker
+from pygoka.topic_manager import TopicShortcuts
+from pygoka.topic_plan import PlannedTopic, TopicInfo
 
 
-class MemoryTopicManager:
-    """MemoryTopicManager creates and checks topics of the in-memory broker, with Kafka's errors."""
+class MemoryTopicManager(TopicShortcuts):
+    """MemoryTopicManager describes, creates and deletes topics of the in-memory broker."""
 
     def __init__(self, broker: Broker) -> None:
         self._broker = broker
 
-    def partitions(self, topic: str) -> int | None:
-        """partitions is the partition count of topic, or None if it does not exist."""
+    def describe(self, topics: Sequence[str]) -> dict[str, TopicInfo]:
+        """describe reports the existing ones of topics."""
         with self._broker.lock:
-            found = self._broker.topics.get(topic)
-            return None if found is None else len(found.partitions)
+            found = {name: self._broker.topics.get(name) for name in topics}
+            return {name: TopicInfo(len(topic.partitions), "compact" if topic.compacted else "delete")
+                    for name, topic in found.items() if topic is not None}
 
-    def ensure_stream(self, topic: str, partitions: int) -> None:
-        """ensure_stream creates topic, or checks the existing one has partitions."""
+    def create(self, topics: Sequence[PlannedTopic], partitions: int, replication_factor: int = -1) -> None:
+        """create creates topics with partitions each; existing ones are left as they are."""
         with self._broker.lock:
-            self._broker.ensure_topic(topic, partitions, check=True)
+            for topic in topics:
+                compacted = "compact" in topic.config.get("cleanup.policy", "delete").split(",")
+                self._broker.ensure_topic(topic.name, partitions, compacted=compacted)
 
-    def ensure_table(self, topic: str, partitions: int) -> None:
-        """ensure_table creates topic compacted, or checks the existing one is compacted with partitions."""
+    def delete(self, topics: Sequence[str]) -> None:
+        """delete removes topics; a missing one counts as deleted."""
         with self._broker.lock:
-            self._broker.ensure_topic(topic, partitions, compacted=True, check=True)
+            for name in topics:
+                self._broker.topics.pop(name, None)
 
     def close(self) -> None:
         """close has nothing to release."""
