@@ -190,7 +190,18 @@ def processing(bench: Bench, launcher: Launcher, system: str, processes: int, mo
     else:
         verified = check_counts(bench, system, state_topic(system, group, clicks), "count")
     return row(system, f"{processes}-process {mode}" if mode == "count" else "join", bench.n / run.wall_s, run,
-               keys_verified=verified, processes=processes)
+               keys_verified=verified, processes=processes, **group_stats(run))
+
+
+def group_stats(run: Run) -> dict[str, float]:
+    """group_stats are what rebalancing cost pygoka's processes (their STATS lines): the most rebalances, and
+    the longest time without partitions and waiting for tables, of any process; none for other systems."""
+    stats = [dict(item.split("=") for item in text.split()[1:]) for text in run.all_lines("STATS")]
+    if not stats:
+        return {}
+    return {"rebalances": max(int(s["rebalances"]) for s in stats),
+            "unassigned_s": max(float(s["unassigned_s"]) for s in stats),
+            "recovery_s": max(float(s["recovery_s"]) for s in stats)}
 
 
 def recovery(bench: Bench, launcher: Launcher, system: str, mode: str) -> dict[str, Any]:
@@ -262,7 +273,10 @@ def run_workloads(bench: Bench, launcher: Launcher, systems: list[str], workload
                           f"{result['msgs_per_s']:>10,.0f}/s  CPU {result['cpu_s']:.1f}s  "
                           f"RSS {result['peak_rss_mib']:.0f} MiB" +
                           (f"  p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms"
-                           if "p50_ms" in result else ""), file=sys.stderr)
+                           if "p50_ms" in result else "") +
+                          (f"  rebalances {result['rebalances']}, unassigned {result['unassigned_s']:.1f}s, "
+                           f"recovering {result['recovery_s']:.1f}s" if "rebalances" in result else ""),
+                          file=sys.stderr)
     return rows
 
 
@@ -309,7 +323,8 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for (system, workload), runs in table.items():
         line: dict[str, Any] = {"system": system, "workload": workload, "n": len(runs),
                                 "verified": all(r["verified"] for r in runs)}
-        for metric in ("msgs_per_s", "cpu_s", "peak_rss_mib", "p50_ms", "p99_ms"):
+        for metric in ("msgs_per_s", "cpu_s", "peak_rss_mib", "p50_ms", "p99_ms", "rebalances", "unassigned_s",
+                       "recovery_s"):
             values = [float(r[metric]) for r in runs if metric in r]
             if values:
                 stats = summarize(values)

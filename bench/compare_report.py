@@ -31,13 +31,19 @@ def markdown(result: dict[str, Any]) -> str:
              f"- whole run: {result['total_s']:.0f} s; every figure below comes from a result verified correct",
              "- messages/s: workload 4 counts table records/s; workload 5 shows the offered rate, and its ratio "
              "compares p99 latency (lower is better)", "",
-             "| workload | system | messages/s | ratio to pygoka | p50 / p99 ms | peak RSS MiB | CPU s | verified |",
-             "|---|---|---:|---:|---:|---:|---:|---|"]
+             "- rebalancing: pygoka only, the most of any process: rebalances / seconds without partitions / "
+             "seconds waiting for tables", "",
+             "| workload | system | messages/s | ratio to pygoka | p50 / p99 ms | rebalancing | peak RSS MiB | CPU s "
+             "| verified |",
+             "|---|---|---:|---:|---:|---:|---:|---:|---|"]
     for line in result["table"]:
         ratio = f"{line['ratio_to_pygoka']:.2f}" if "ratio_to_pygoka" in line else "-"
         latency = f"{line['p50_ms']:.1f} / {line['p99_ms']:.1f}" if "p50_ms" in line else "-"
+        rebalancing = (f"{line['rebalances']:.0f} / {line['unassigned_s']:.1f} / {line['recovery_s']:.1f}"
+                       if "rebalances" in line else "-")
         lines.append(f"| {line['workload']} | {line['system']} | {_num(line['msgs_per_s'])}"
-                     f"{_spread(line, 'msgs_per_s')} | {ratio} | {latency} | {_num(line['peak_rss_mib'])} | "
+                     f"{_spread(line, 'msgs_per_s')} | {ratio} | {latency} | {rebalancing} | "
+                     f"{_num(line['peak_rss_mib'])} | "
                      f"{_num(line['cpu_s'], 1)} | {'yes' if line['verified'] else 'NO'} |")
     return "\n".join(lines) + "\n"
 

@@ -44,6 +44,7 @@ class Run:
         self._finished = False
         self.start = time.monotonic()
         self.procs: list[subprocess.Popen[str]] = []
+        self._readers: list[threading.Thread] = []
         for command in commands:
             log = Path(tempfile.mkstemp(prefix=f"compare-{system}-", suffix=".log")[1])
             self._logs.append(log)
@@ -51,7 +52,8 @@ class Run:
                 proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=stderr, text=True,
                                         env=environment(system))
             self.procs.append(proc)
-            threading.Thread(target=self._read, args=(proc,), daemon=True).start()
+            self._readers.append(threading.Thread(target=self._read, args=(proc,), daemon=True))
+            self._readers[-1].start()
         self._hwm_kib = [0] * len(self.procs)
         threading.Thread(target=self._sample_hwm, daemon=True).start()
 
@@ -92,6 +94,11 @@ class Run:
         """line is the first stdout line starting with prefix, or ''."""
         with self._lock:
             return next((text for _, text in self.lines if text.startswith(prefix)), "")
+
+    def all_lines(self, prefix: str) -> list[str]:
+        """all_lines are the stdout lines of every process starting with prefix, in the order printed."""
+        with self._lock:
+            return [text for _, text in self.lines if text.startswith(prefix)]
 
     def line_time(self, prefix: str) -> float:
         """line_time is when (seconds after the start) the first line with prefix was printed."""
@@ -144,6 +151,8 @@ class Run:
                     proc.kill()
                 time.sleep(0.02)
         self.peak_rss_mib = sum(self._hwm_kib) / 1024
+        for reader in self._readers:
+            reader.join(5)  # the last lines a process printed before it exited
 
     def _read_hwm(self, i: int) -> None:
         try:

@@ -142,6 +142,20 @@ class Processor:
         runner = self._runner
         return runner.assignment.rebalances if runner is not None else 0
 
+    def unassigned_seconds(self) -> float:
+        """unassigned_seconds is how long the current run was in its group without partitions (0 when not running).
+
+        Waiting for the first assignment counts, and every stretch from giving all partitions up in a
+        rebalance to getting some again: the time a rebalance stopped this instance.
+        """
+        runner = self._runner
+        return runner.assignment.unassigned_seconds if runner is not None else 0.0
+
+    def recovery_seconds(self) -> float:
+        """recovery_seconds sums, over the current run's assigned partitions, how long each waited for its tables."""
+        runner = self._runner
+        return runner.assignment.recovery_seconds if runner is not None else 0.0
+
     def checkpoint_stats(self) -> CheckpointStats | None:
         """checkpoint_stats are the current run's checkpoint durations (a copy), None when not running."""
         runner = self._runner

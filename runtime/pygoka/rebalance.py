@@ -45,6 +45,10 @@ class Assignment:
         self.recovery_seconds = 0.0
         #: rebalances counts the assignments and revocations this instance went through.
         self.rebalances = 0
+        #: unassigned_seconds is how long this instance was in the group without an active partition: waiting
+        #: for its first assignment, and from giving up all its partitions to getting some again.
+        self.unassigned_seconds = 0.0
+        self._unassigned_since: float | None = None
         self._caught_up: queue.Queue[tuple[PartitionRun | None, PartitionTable, int]] = queue.Queue()
         # Incremented per (topic, partition) each time its table is given to the reader: a caught-up report
         # of an earlier reading is stale and ignored.
@@ -65,6 +69,10 @@ class Assignment:
     def recovered(self) -> bool:
         """recovered is true once the group assigned partitions and every active one caught up."""
         return self.assigned_once and all(not run.recovering for run in list(self.runs.values()))
+
+    def subscribed(self) -> None:
+        """subscribed starts counting unassigned_seconds: the instance asked the group for partitions."""
+        self._unassigned_since = time.monotonic()
 
     def assign(self, numbers: Iterable[int]) -> list[int]:
         """assign starts a run per partition number not active yet; it returns the numbers to pause.
@@ -92,6 +100,9 @@ class Assignment:
                 self._read(partition_table, run, follow=partition_table is not table)
             if run.recovering:
                 paused.append(number)
+        if self.runs and self._unassigned_since is not None:
+            self.unassigned_seconds += time.monotonic() - self._unassigned_since
+            self._unassigned_since = None
         # Only now: other threads (recovered(), monitors) must not see an assignment without its runs.
         self.assigned_once = True
         return paused
@@ -122,6 +133,8 @@ class Assignment:
         gone = [self.runs.pop(number) for number in list(numbers) if number in self.runs]
         if gone:
             self.rebalances += 1
+            if not self.runs:
+                self._unassigned_since = time.monotonic()
         self.reader.remove_many([(t.topic, t.partition) for run in gone for t in run.tables()])
         return gone
 

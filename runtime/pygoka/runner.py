@@ -162,6 +162,7 @@ class GroupRunner(ContextHost):
         self.consumer = options.transport.consumer(consumer_conf)
         self.consumer.subscribe(self.consumed, on_assign=self._on_assign, on_revoke=self._on_revoke,
                                 on_lost=self._on_lost)
+        self.assignment.subscribed()
 
     def _wait(self, condition: Callable[[], bool]) -> None:
         while not condition():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import pytest
 from pygoka import Input, Join, Persist, codec, define_group
 from pygoka.rebalance import Assignment
 from pygoka.storage import MemoryStorage
@@ -119,3 +120,24 @@ def test_without_tables_a_partition_is_ready_at_once() -> None:
     assert a.assign([3]) == []
     assert a.recovered()
     assert a.runs[3].tables() == []
+
+
+def test_unassigned_seconds_count_from_subscribing_and_from_giving_all_partitions_up_until_an_assignment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    now = [100.0]
+    monkeypatch.setattr("pygoka.rebalance.time.monotonic", lambda: now[0])
+    a, _ = assignment()
+    a.subscribed()
+    now[0] = 102.0
+    a.assign([])  # an assignment of nothing leaves the instance unassigned
+    now[0] = 103.0
+    a.assign([0, 1])
+    assert a.unassigned_seconds == 3.0
+    now[0] = 110.0
+    a.deactivate([0])  # one partition given up, one kept: still assigned
+    now[0] = 111.0
+    a.deactivate([1])
+    now[0] = 115.0
+    a.assign([1])
+    assert a.unassigned_seconds == 7.0

@@ -7,13 +7,15 @@
     app.py recover BROKERS GROUP INPUT STATE_DIR                  a processor (recover_ahead) recovers its
                    preloaded group table, print "RECOVERED <keys> <sum>"
 
-count and join run until SIGTERM (Processor.run stops on it). Every mode prints "RUNNING" once recovered.
+count and join run until SIGTERM, then print "STATS rebalances=N unassigned_s=S recovery_s=S" (Processor's
+rebalances, unassigned_seconds and recovery_seconds) and stop. Every mode prints "RUNNING" once recovered.
 $PYGOKA_GUARANTEE (at_least_once or exactly_once) is the processors' guarantee.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import threading
 import time
@@ -88,7 +90,22 @@ def main() -> None:
         return
     threading.Thread(target=_announce_when, args=(processor.recovered, lambda: processor.error is not None),
                      daemon=True).start()
-    processor.run()
+    # run() on a thread of its own, so that the figures of the run can be printed before it is stopped.
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda signum, frame: stopping.set())
+    runner = threading.Thread(target=processor.run, daemon=True)
+    runner.start()
+    while runner.is_alive() and not stopping.wait(0.05):
+        pass
+    if not runner.is_alive():
+        raise SystemExit(f"processor failed: {processor.error!r}")
+    # getattr: compare.py --baseline runs this program on runtimes older than these figures.
+    unassigned = getattr(processor, "unassigned_seconds", lambda: float("nan"))()
+    recovery = getattr(processor, "recovery_seconds", lambda: float("nan"))()
+    print(f"STATS rebalances={processor.rebalances()} unassigned_s={unassigned:.3f} recovery_s={recovery:.3f}",
+          flush=True)
+    processor.stop()
+    runner.join(60)
 
 
 if __name__ == "__main__":
