@@ -6,6 +6,8 @@ Workloads (--workloads, default all):
   3  join with a co-partitioned profile table, emitting "<profile>,<count>" to an output topic
   4  table recovery: a cold view and a cold processor rebuild a table from its topic
   5  end-to-end latency: emit-to-state-update p50/p99 at a fixed offered rate below saturation
+  6  scaling: the longest stall of any partition while a group goes from 1 to 4 and from 4 to 2 processes
+     under a steady stream (bench/compare_scaling.py)
 Every input is preloaded before timing; every system runs as its own OS process(es) and is timed from
 starting the process until its group's committed offsets reach the end of the input; its result is
 then checked against the truth, and a wrong result raises (no figures). See docs/benchmarks.md.
@@ -45,6 +47,7 @@ from common import (
 )
 from compare_report import write_report
 from compare_run import Run, latency, read_topic, wait_committed
+from compare_scaling import scaling
 from launch import (
     BASELINE_ENV,
     BASELINE_SYSTEMS,
@@ -275,7 +278,10 @@ def run_workloads(bench: Bench, launcher: Launcher, systems: list[str], workload
                           (f"  p50 {result['p50_ms']:.1f} ms p99 {result['p99_ms']:.1f} ms"
                            if "p50_ms" in result else "") +
                           (f"  rebalances {result['rebalances']}, unassigned {result['unassigned_s']:.1f}s, "
-                           f"recovering {result['recovery_s']:.1f}s" if "rebalances" in result else ""),
+                           f"recovering {result['recovery_s']:.1f}s" if "rebalances" in result else "") +
+                          (f"  stall 1->4 {result['stall_out_s']:.2f}s 4->2 {result['stall_in_s']:.2f}s, "
+                           f"max latency {result['max_latency_out_ms']:.0f} / {result['max_latency_in_ms']:.0f} ms"
+                           if "stall_out_s" in result else ""),
                           file=sys.stderr)
     return rows
 
@@ -297,6 +303,10 @@ def jobs_for(bench: Bench, launcher: Launcher, workload: int, system: str) -> li
         return [lambda m=m: recovery(bench, launcher, system, m) for m in modes.get(system, ())]  # type: ignore[misc]
     if workload == 5:
         return [lambda: latency_row(bench, launcher, system)]
+    if workload == 6:
+        # Kafka Streams (its cache) and Quix Streams write their state topic at commits: the stalls of their
+        # partitions cannot be told from their commit interval there, so they are not measured.
+        return [lambda: scaling(bench, launcher, system)] if is_pygoka(system) or system == "goka" else []
     raise SystemExit(f"unknown workload {workload}")
 
 
@@ -324,7 +334,8 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         line: dict[str, Any] = {"system": system, "workload": workload, "n": len(runs),
                                 "verified": all(r["verified"] for r in runs)}
         for metric in ("msgs_per_s", "cpu_s", "peak_rss_mib", "p50_ms", "p99_ms", "rebalances", "unassigned_s",
-                       "recovery_s"):
+                       "recovery_s", "stall_out_s", "stall_in_s", "max_latency_out_ms", "max_latency_in_ms",
+                       "stable_out_s", "stable_in_s"):
             values = [float(r[metric]) for r in runs if metric in r]
             if values:
                 stats = summarize(values)
@@ -337,6 +348,9 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
             line["ratio_to_pygoka"] = line["msgs_per_s"] / base["msgs_per_s"]
             if "p50_ms" in line:  # latency: lower is better, the ratio compares p99
                 line["ratio_to_pygoka"] = line["p99_ms"] / base["p99_ms"]
+            if "stall_out_s" in line:  # scaling: lower is better, the ratio compares the longer stall
+                line["ratio_to_pygoka"] = (max(line["stall_out_s"], line["stall_in_s"])
+                                           / max(base["stall_out_s"], base["stall_in_s"]))
     return lines
 
 
@@ -356,7 +370,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--brokers", default=default_brokers())
     parser.add_argument("--systems", default=",".join(SYSTEMS), help=f"comma-separated, of {','.join(SYSTEMS)}")
-    parser.add_argument("--workloads", default="1,2,3,4,5", help="comma-separated workload numbers")
+    parser.add_argument("--workloads", default="1,2,3,4,5,6", help="comma-separated workload numbers")
     parser.add_argument("--quick", action="store_true", help="100,000 messages (and table keys)")
     parser.add_argument("--messages", type=int, help="click messages (default 1,000,000; 100,000 with --quick)")
     parser.add_argument("--keys", type=int, default=10_000, help="distinct click keys (default 10,000)")

@@ -32,7 +32,7 @@ def markdown(result: dict[str, Any]) -> str:
              "- messages/s: workload 4 counts table records/s; workload 5 shows the offered rate, and its ratio "
              "compares p99 latency (lower is better)", "",
              "- rebalancing: pygoka only, the most of any process: rebalances / seconds without partitions / "
-             "seconds waiting for tables", "",
+             "seconds waiting for tables; for scaling, the longest stall of any partition 1 -> 4 / 4 -> 2", "",
              "| workload | system | messages/s | ratio to pygoka | p50 / p99 ms | rebalancing | peak RSS MiB | CPU s "
              "| verified |",
              "|---|---|---:|---:|---:|---:|---:|---:|---|"]
@@ -41,6 +41,8 @@ def markdown(result: dict[str, Any]) -> str:
         latency = f"{line['p50_ms']:.1f} / {line['p99_ms']:.1f}" if "p50_ms" in line else "-"
         rebalancing = (f"{line['rebalances']:.0f} / {line['unassigned_s']:.1f} / {line['recovery_s']:.1f}"
                        if "rebalances" in line else "-")
+        if "stall_out_s" in line:
+            rebalancing = f"stall {line['stall_out_s']:.2f} s / {line['stall_in_s']:.2f} s"
         lines.append(f"| {line['workload']} | {line['system']} | {_num(line['msgs_per_s'])}"
                      f"{_spread(line, 'msgs_per_s')} | {ratio} | {latency} | {rebalancing} | "
                      f"{_num(line['peak_rss_mib'])} | "
