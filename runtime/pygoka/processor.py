@@ -50,7 +50,14 @@ class Processor:
             self.options.tester.register_processor(self)
 
     def run(self) -> None:
-        """run processes until stopped; it raises ProcessingError or TopicError on failure."""
+        """run processes until stopped; it raises ProcessingError or TopicError on failure.
+
+        Built with tester=, the tester runs it: called by the test, run waits until it stopped (either order).
+        """
+        tester = self.options.tester
+        if tester is not None and not tester.runs(self):
+            tester.run_until_stopped(self)
+            return
         with self._lock:
             if self._runner is not None:
                 raise PygokaError(f"processor of group '{self.graph.group}' is already running")

@@ -61,11 +61,18 @@ class View:
         self._lock = threading.Lock()
         self._temp_dir: Path | None = None
         self._reader: TableReader | None = None
+        self._tester = tester
         if tester is not None:
             tester.register_view(self)
 
     def run(self) -> None:
-        """run follows the table until stop() is called; it raises on a failure it cannot recover from."""
+        """run follows the table until stop() is called; it raises on a failure it cannot recover from.
+
+        Built with tester=, the tester runs it: called by the test, run waits until it stopped (either order).
+        """
+        if self._tester is not None and not self._tester.runs(self):
+            self._tester.run_until_stopped(self)
+            return
         with self._lock:
             if self._started.is_set():
                 raise PygokaError(f"view of '{self.table}' is already running")

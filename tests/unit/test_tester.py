@@ -7,6 +7,7 @@ partitions, and checks that tester.consume returns only once everything the mess
 from __future__ import annotations
 
 import datetime
+import threading
 from typing import Any
 
 import pytest
@@ -294,3 +295,61 @@ def test_tester_as_context_manager_stops_processors() -> None:
         tt.consume("clicks", "u", "c")
         assert processor.get("u") == 1
     assert processor.active_partitions() == []
+
+
+# -- a processor the test runs itself (Goka's tests: `go proc.Run(ctx)`) ----------------------------------------
+
+
+def run_in_thread(target: Processor | View) -> tuple[threading.Thread, list[BaseException]]:
+    """run_in_thread calls target.run() on a thread of the test's, keeping what it raised."""
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            target.run()
+        except BaseException as exc:  # noqa: BLE001 - asserted by the test
+            raised.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, raised
+
+
+def test_a_processor_the_test_runs_before_the_tester_does(tester: Tester) -> None:
+    processor = Processor(None, clicks_graph(), tester=tester)
+    thread, raised = run_in_thread(processor)
+    tester.consume("clicks", "user-1", "click")
+    tester.consume("clicks", "user-1", "click")
+    assert processor.get("user-1") == 2
+    processor.stop()
+    thread.join(30)
+    assert not thread.is_alive() and raised == []
+
+
+def test_a_processor_the_test_runs_after_the_tester_started_it(tester: Tester) -> None:
+    processor = tester.new_processor(clicks_graph())
+    tester.consume("clicks", "user-1", "click")
+    thread, raised = run_in_thread(processor)
+    view = View(None, "clicks-table", codec.Int64(), tester=tester)
+    viewing, view_raised = run_in_thread(view)
+    tester.consume("clicks", "user-1", "click")
+    assert processor.get("user-1") == 2
+    assert view.get("user-1") == 2
+    assert thread.is_alive()
+    for target, running, errors in ((view, viewing, view_raised), (processor, thread, raised)):
+        target.stop()
+        running.join(30)
+        assert not running.is_alive() and errors == []
+
+
+def test_the_test_s_run_raises_what_the_processor_raised(tester: Tester) -> None:
+    def fail(ctx: Context, msg: Any) -> None:
+        raise RuntimeError("callback bug")
+
+    processor = Processor(None, define_group("failing", Input("clicks", codec.String(), fail)), tester=tester)
+    thread, raised = run_in_thread(processor)
+    with pytest.raises(ProcessingError, match="callback bug"):
+        tester.consume("clicks", "user-1", "click")
+    thread.join(30)
+    assert not thread.is_alive()
+    assert [type(error) for error in raised] == [ProcessingError]

@@ -73,6 +73,7 @@ class Tester:
                                    topic_manager=self._new_topic_manager)
         self._codecs: dict[str, Codec] = {}
         self._tasks: list[_Task] = []
+        self._starting = threading.Lock()
         self._closed = False
 
     # -- the transport -----------------------------------------------------------------------------
@@ -146,23 +147,47 @@ class Tester:
 
         Processors start before views, and a processor after those whose tables it joins or looks up.
         """
-        if target is not None:
-            task = self._task(target)
-            if not task.running:
-                # Pending again, so that it starts in its turn among the others.
-                task.thread, task.stopped = None, False
-        pending = [task for task in self._tasks if task.thread is None and not task.stopped]
-        processors = [task for task in pending if isinstance(task.target, Processor)]
-        while processors:
-            wave = _ready(processors)
-            for task in wave:
-                self._start_task(task)
-            processors = [task for task in processors if task not in wave]
+        # One caller at a time: a test's own run() and a tester call may both start the same processor.
+        with self._starting:
+            if target is not None:
+                task = self._task(target)
+                if not task.running:
+                    # Pending again, so that it starts in its turn among the others.
+                    task.thread, task.stopped = None, False
+            pending = [task for task in self._tasks if task.thread is None and not task.stopped]
+            processors = [task for task in pending if isinstance(task.target, Processor)]
+            while processors:
+                wave = _ready(processors)
+                for task in wave:
+                    self._start_task(task)
+                processors = [task for task in processors if task not in wave]
+                self._wait_quiet(None)
+            for task in pending:
+                if isinstance(task.target, View):
+                    self._start_task(task)
             self._wait_quiet(None)
-        for task in pending:
-            if isinstance(task.target, View):
-                self._start_task(task)
-        self._wait_quiet(None)
+
+    def runs(self, target: Runnable) -> bool:
+        """runs tells whether the caller is the tester's own thread running target."""
+        return threading.current_thread() is self._task(target).thread
+
+    def run_until_stopped(self, target: Runnable) -> None:
+        """run_until_stopped is target.run() called by a test itself, as Goka's tests do `go proc.Run(ctx)`.
+
+        The tester runs target (it stays the one thread consuming) unless it does already, and this returns
+        once target stopped, raising what its run raised; the next tester call raises it too, so a failure is the
+        test's even when its thread's outcome is not looked at.
+        """
+        task = self._task(target)
+        if not task.running:
+            self.start(target)
+        thread = task.thread
+        if thread is not None:
+            thread.join()
+        with self._broker.lock:
+            error = task.error
+        if error is not None:
+            raise error
 
     def stop(self, target: Runnable) -> None:
         """stop stops target and waits for its run() to return; it stays stopped until start(target)."""
