@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from confluent_kafka import KafkaError, KafkaException
+
 #: CLIENTS are the spec.options keys holding librdkafka settings, with the client kind that checks them.
 CLIENTS = {"consumerConfig": "consumer", "producerConfig": "producer"}
 
@@ -34,8 +36,9 @@ def client_config_problems(options: Mapping[str, Any]) -> list[str]:
             continue
         try:
             _build(kind, {str(k): str(v) for k, v in dict(config).items()})
-        except Exception as exc:  # noqa: BLE001 - librdkafka's KafkaException (or a TypeError) names the setting
-            error: Any = exc.args[0] if exc.args else exc
-            detail = error.str() if hasattr(error, "str") else str(error)
-            problems.append(f"spec.options.{key}: {detail}")
+        except KafkaException as exc:  # librdkafka's KafkaError names the setting
+            error = exc.args[0]
+            problems.append(f"spec.options.{key}: {error.str() if isinstance(error, KafkaError) else error}")
+        except ValueError as exc:  # confluent-kafka's own refusals (e.g. a setting of the wrong type)
+            problems.append(f"spec.options.{key}: {exc}")
     return problems

@@ -107,8 +107,9 @@ def redact(text: str, settings: dict[str, str]) -> str:
 
 
 #: SPEC_ERRORS are what building or applying a child raises for a spec the CRD schema cannot catch (a podTemplate
-#: or resources the API server refuses, a podTemplate of the wrong shape): reported, never retried in a loop.
-SPEC_ERRORS = (Rejected, TypeError, KeyError, ValueError, AttributeError)
+#: or resources the API server refuses, a podTemplate of the wrong shape, which the builders refuse with a
+#: ValueError naming the field): reported, never retried in a loop. Anything else is a bug and keeps its traceback.
+SPEC_ERRORS = (Rejected, ValueError)
 
 
 def spec_error(exc: BaseException) -> str:
