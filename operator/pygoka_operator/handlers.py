@@ -6,6 +6,9 @@ import logging
 from typing import Any
 
 import kopf
+from pygoka.errors import TopicError
+from pygoka.kafka.config import admin_config
+from pygoka.topic_manager import KafkaTopicManager
 from pygoka.topology import Topology
 
 from pygoka_operator import GROUP, MANAGER, VERSION, kube, learning, metrics
@@ -23,14 +26,7 @@ from pygoka_operator.client_config import client_config_problems
 from pygoka_operator.config import OperatorConfig
 from pygoka_operator.model import Owner, child_name, processor_spec, view_spec, view_table
 from pygoka_operator.status import get_condition, replica_status, rollout_conditions, set_condition
-from pygoka_operator.topics import (
-    KafkaTopics,
-    admin_config,
-    kafka_problem,
-    plan_topics,
-    reconcile_topics,
-    status_topics,
-)
+from pygoka_operator.topics import condition, kafka_problem, plan_topics, reconcile_topics, status_topics
 
 log = logging.getLogger(__name__)
 SETTINGS = OperatorConfig.from_env()
@@ -91,13 +87,15 @@ def reconcile_group_topics(api_client: Any, owner: Owner, spec: dict[str, Any], 
     except Exception as exc:  # noqa: BLE001 - the Secret could not be read (API trouble): retried next tick
         return fail("ConfigurationError", f"cannot read the Kafka Secret: {type(exc).__name__}: {exc}")
     try:
-        kafka = KafkaTopics(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout)
-        check, observed, plan = reconcile_topics(kafka, owner.name, spec)
-    except Exception as exc:  # noqa: BLE001 - Kafka trouble is reported, retried on the next timer tick
+        kafka = KafkaTopicManager(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout)
+        check, observed, plan, partitions = reconcile_topics(kafka, owner.name, spec)
+    except TopicError as exc:  # Kafka trouble is reported, retried on the next timer tick
         return fail(*kafka_problem(brokers, exc))
-    status, reason, message = check.condition()
+    except Exception as exc:  # noqa: BLE001 - e.g. settings librdkafka refuses when making the client
+        return fail("KafkaError", f"Kafka at {brokers}: {type(exc).__name__}: {exc}")
+    status, reason, message = condition(check)
     patch.status["topics"] = status_topics(plan, observed)
-    patch.status["partitions"] = plan[0].partitions
+    patch.status["partitions"] = partitions
     conditions = set_condition(conditions, "TopicsReady", status, reason, message, generation)
     return brokers, None if check.ready else message, conditions
 
@@ -220,11 +218,10 @@ def delete_processorgroup(body: kopf.Body, **_: Any) -> None:
     planned = learning.planned(owner.name, spec, dict(body.get("status") or {}), SETTINGS.learn_graph)
     if planned is None:
         return  # never planned (graph not learnt, or topics never seen): the operator created no topic
-    # The count does not matter for deleting.
-    owned = [topic.name for topic in plan_topics(owner.name, planned, 0) if topic.owned]
+    owned = [topic.name for topic in plan_topics(owner.name, planned) if topic.owned]
     try:
-        KafkaTopics(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout).delete(owned)
-    except Exception as exc:  # noqa: BLE001 - kopf retries and keeps the finalizer until the topics are gone
+        KafkaTopicManager(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout).delete(owned)
+    except TopicError as exc:  # kopf retries and keeps the finalizer until the topics are gone
         message = kube.redact(kafka_problem(brokers, exc)[1], secret)
         raise kopf.TemporaryError(message, delay=SETTINGS.interval) from None
     log.info("deleted topics %s of %s/%s", owned, owner.namespace, owner.name)

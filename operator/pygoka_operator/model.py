@@ -6,6 +6,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
+from pygoka.graph import group_table
+
 from pygoka_operator import API_VERSION, MANAGER
 from pygoka_operator.schema import PROCESSOR_SPEC, VIEW_SPEC, Schema
 
@@ -13,8 +15,6 @@ from pygoka_operator.schema import PROCESSOR_SPEC, VIEW_SPEC, Schema
 STATE_DIR = "/var/lib/pygoka"
 #: KAFKA_CONFIG_DIR is where the Kafka Secret's keys are mounted, one librdkafka setting per file.
 KAFKA_CONFIG_DIR = "/etc/pygoka/kafka"
-#: FINALIZER guards topic deletion (topicDeletionPolicy: Delete).
-FINALIZER = "pygoka.io/topics"
 
 
 @dataclass(frozen=True)
@@ -60,21 +60,11 @@ def group_of(name: str, spec: dict[str, Any]) -> str:
     return str(spec.get("group") or name)
 
 
-def table_topic(group: str) -> str:
-    """table_topic is the group table topic (Goka's naming)."""
-    return f"{group}-table"
-
-
-def loop_topic(group: str) -> str:
-    """loop_topic is the group's loopback topic."""
-    return f"{group}-loop"
-
-
 def view_table(spec: dict[str, Any]) -> str:
     """view_table is the topic a View serves: spec.table or '<spec.group>-table'."""
     if spec.get("table"):
         return str(spec["table"])
-    return table_topic(str(spec["group"]))
+    return group_table(str(spec["group"]))
 
 
 def child_name(kind: str, name: str) -> str:
@@ -82,5 +72,5 @@ def child_name(kind: str, name: str) -> str:
     return name if kind == "ProcessorGroup" else f"{name}-view"
 
 
-__all__ = ["FINALIZER", "KAFKA_CONFIG_DIR", "MANAGER", "STATE_DIR", "Owner", "apply_defaults", "child_name",
-           "group_of", "loop_topic", "processor_spec", "table_topic", "view_spec", "view_table"]
+__all__ = ["KAFKA_CONFIG_DIR", "MANAGER", "STATE_DIR", "Owner", "apply_defaults", "child_name", "group_of",
+           "processor_spec", "view_spec", "view_table"]

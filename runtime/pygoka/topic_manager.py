@@ -73,7 +73,7 @@ def access_error(action: str, topic: str, exc: KafkaException) -> TopicAccessErr
         kind = KafkaUnreachableError
     elif code in AUTHORIZATION:
         kind = AuthorizationError
-        operation = {"create": "Create", "delete": "Delete", "describe": "Describe"}[action]
+        operation = {"create": "Create", "delete": "Delete"}.get(action, "Describe")
         detail += (f" (the principal needs the {operation} ACL on topic '{topic}'"
                    + (" or on the cluster)" if action == "create" else ")"))
     elif code in AUTHENTICATION:

@@ -22,15 +22,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
+from pygoka.kafka.config import Config, admin_config
+from pygoka.lag import group_lag
+from pygoka.lag_reader import LagReader
 
 from pygoka_operator import GROUP, VERSION, kube, metrics
 from pygoka_operator.autoscaling.decision import Decision, Sample, decide, policy_from_spec
-from pygoka_operator.autoscaling.lag import group_lag
-from pygoka_operator.autoscaling.lag_reader import LagReader, consumed_topics
 from pygoka_operator.config import OperatorConfig
 from pygoka_operator.learning import planned
 from pygoka_operator.model import group_of, processor_spec
-from pygoka_operator.topics import admin_config
+from pygoka_operator.topics import consumed_topics
 
 log = logging.getLogger(__name__)
 SETTINGS = OperatorConfig.from_env()
@@ -51,7 +52,7 @@ class State:
     last: Decision | None = field(default=None, repr=False)
 
 
-def reader_for(config: dict[str, str]) -> LagReader:
+def reader_for(config: Config) -> LagReader:
     """reader_for shares one AdminClient per Kafka configuration among the groups."""
     key = tuple(sorted(config.items()))
     with _readers_lock:
@@ -60,13 +61,13 @@ def reader_for(config: dict[str, str]) -> LagReader:
         return _readers[key]
 
 
-def forget_reader(config: dict[str, str]) -> None:
+def forget_reader(config: Config) -> None:
     """forget_reader drops a failing reader: a new client next round, and no reconnect noise in between."""
     with _readers_lock:
         _readers.pop(tuple(sorted(config.items())), None)
 
 
-def kafka_config(namespace: str, spec: dict[str, Any]) -> dict[str, str]:
+def kafka_config(namespace: str, spec: dict[str, Any]) -> Config:
     """kafka_config is the AdminClient configuration of a group (brokers and its Secret's connection settings)."""
     kafka = spec.get("kafka") or {}
     brokers = str(kafka.get("bootstrapServers") or SETTINGS.brokers)
@@ -97,7 +98,7 @@ def measure(name: str, namespace: str, raw_spec: dict[str, Any], raw_status: dic
         return WAIT_FOR_PLAN, None  # the graph is not learnt or no topic seen yet: nothing to measure
     auto = spec.get("autoscaling") or {}
     policy = policy_from_spec(spec)
-    config: dict[str, str] = {}
+    config: Config = {}
     try:
         config = kafka_config(namespace, spec)
         offsets = reader_for(config).offsets(group_of(name, spec), consumed_topics(name, spec))

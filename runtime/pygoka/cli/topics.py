@@ -7,14 +7,15 @@ import json
 import sys
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, TopicPartition
-from confluent_kafka.admin import AdminClient
-from confluent_kafka.admin._config import ConfigResource
-
 from pygoka.cli.exit_codes import OK, TOPIC
 from pygoka.cli.loading import UsageError, add_python_path, load_graph
-from pygoka.cli.run import brokers_of
+from pygoka.cli.run import brokers_of, config_dir_settings
+from pygoka.errors import TopicError
 from pygoka.graph import group_table, loop_stream
+from pygoka.kafka.config import admin_config
+from pygoka.lag import PartitionOffsets, partition_lag
+from pygoka.lag_reader import LagReader
+from pygoka.topic_manager import KafkaTopicManager
 
 TIMEOUT = 15.0
 
@@ -58,51 +59,35 @@ def group_topics(args: argparse.Namespace) -> tuple[str, list[tuple[str, str]]]:
     return group, [("input", t) for t in args.input] + [("loop", loop_stream(group)), ("table", group_table(group))]
 
 
-def inspect(brokers: str, group: str, pairs: list[tuple[str, str]], explicit: set[str]) -> dict[str, Any]:
-    """inspect reads metadata, configs and offsets of the topics; missing implicit topics are left out."""
-    admin = AdminClient({"bootstrap.servers": brokers})
-    consumer = Consumer({"bootstrap.servers": brokers, "group.id": group, "enable.auto.commit": False})
+def inspect(brokers: str, group: str, pairs: list[tuple[str, str]], explicit: set[str],
+            settings: dict[str, Any]) -> dict[str, Any]:
+    """inspect reads partitions, cleanup.policy and offsets of the topics; missing implicit topics are left out."""
+    config = admin_config(brokers, settings)
+    manager = KafkaTopicManager(config, timeout=TIMEOUT)
     try:
-        metadata = admin.list_topics(timeout=TIMEOUT)
-        present = [(role, t) for role, t in pairs if t in metadata.topics and metadata.topics[t].error is None]
-        missing = [t for role, t in pairs if t in explicit and all(t != p for _, p in present)]
-        policies = cleanup_policies(admin, [t for _, t in present])
-        topics = []
-        for role, topic in present:
-            numbers = sorted(metadata.topics[topic].partitions)
-            # Only the consumed topics carry the group's commits; tables and outputs are read otherwise.
-            consumed = role in ("input", "loop")
-            committed: dict[int, int] = {}
-            if consumed:
-                found = consumer.committed([TopicPartition(topic, n) for n in numbers], timeout=TIMEOUT)
-                committed = {tp.partition: tp.offset for tp in found if tp.offset >= 0}
-            partitions = []
-            for number in numbers:
-                low, high = consumer.get_watermark_offsets(TopicPartition(topic, number), timeout=TIMEOUT)
-                entry: dict[str, Any] = {"partition": number, "start": low, "end": high}
-                if consumed:
-                    done = committed.get(number)
-                    entry["committed"] = done
-                    entry["lag"] = high - (done if done is not None else low)
-                partitions.append(entry)
-            topics.append({"topic": topic, "role": role, "partitions": len(numbers),
-                           "cleanup.policy": policies.get(topic), "offsets": partitions,
-                           "lag": sum(p.get("lag", 0) for p in partitions) if consumed else None})
-        return {"group": group, "topics": topics, "missing": missing}
+        found = manager.describe([t for _, t in pairs])
     finally:
-        consumer.close()
-
-
-def cleanup_policies(admin: AdminClient, topics: list[str]) -> dict[str, str | None]:
-    """cleanup_policies is each topic's cleanup.policy."""
-    if not topics:
-        return {}
-    futures = admin.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, t) for t in topics])
-    result: dict[str, str | None] = {}
-    for resource, future in futures.items():
-        entry = future.result(timeout=TIMEOUT).get("cleanup.policy")
-        result[resource.name] = entry.value if entry is not None else None
-    return result
+        manager.close()
+    present = [(role, t) for role, t in pairs if t in found]
+    missing = [t for _role, t in pairs if t in explicit and t not in found]
+    offsets: dict[str, list[PartitionOffsets]] = {}
+    for entry in LagReader(config, timeout=TIMEOUT).offsets(group, list(dict.fromkeys(t for _, t in present))):
+        offsets.setdefault(entry.topic, []).append(entry)
+    topics = []
+    for role, topic in present:
+        # Only the consumed topics carry the group's commits; tables and outputs are read otherwise.
+        consumed = role in ("input", "loop")
+        partitions = []
+        for entry in offsets.get(topic, []):
+            row: dict[str, Any] = {"partition": entry.partition, "start": entry.start, "end": entry.end}
+            if consumed:
+                row["committed"] = entry.committed
+                row["lag"] = partition_lag(entry)
+            partitions.append(row)
+        topics.append({"topic": topic, "role": role, "partitions": found[topic].partitions,
+                       "cleanup.policy": found[topic].cleanup_policy, "offsets": partitions,
+                       "lag": sum(p["lag"] for p in partitions) if consumed else None})
+    return {"group": group, "topics": topics, "missing": missing}
 
 
 def render(report: dict[str, Any]) -> str:
@@ -128,8 +113,8 @@ def handle(args: argparse.Namespace) -> int:
     # A missing input is worth an error; the other topics may legitimately not exist yet.
     explicit = {t for role, t in pairs if role == "input"}
     try:
-        report = inspect(brokers, group, pairs, explicit)
-    except KafkaException as exc:
+        report = inspect(brokers, group, pairs, explicit, config_dir_settings())
+    except TopicError as exc:
         print(f"pygoka: cannot read topics: {exc}", file=sys.stderr, flush=True)
         return TOPIC
     print(json.dumps(report, indent=2) if args.json else render(report), flush=True)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
+from pygoka.lag import PartitionOffsets, partition_lag
 from pygoka.processor import Processor
 from pygoka.table import PartitionState, PartitionTable
 from pygoka.view import View
@@ -149,8 +150,11 @@ class Monitor:
             inputs: list[dict[str, Any]] = []
             for topic, end in sorted((t, e) for (t, n), e in ends.items() if n == run.partition):
                 position = run.next_offsets.get(topic, run.committed.get(topic))
+                # The position is known only once something was read; before, lag is unknown (no start offset).
+                lag = None if position is None else partition_lag(PartitionOffsets(topic, run.partition, 0, end,
+                                                                                   position))
                 inputs.append({"topic": topic, "next_offset": position, "committed": run.committed.get(topic),
-                               "end_offset": end, "lag": None if position is None else max(0, end - position)})
+                               "end_offset": end, "lag": lag})
             partitions.append({
                 "partition": run.partition,
                 "state": run.state.value,

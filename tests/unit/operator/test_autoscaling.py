@@ -6,7 +6,8 @@ from collections.abc import Sequence
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pygoka_operator.autoscaling import Decision, PartitionOffsets, Policy, Sample, decide, group_lag, partition_lag
+from pygoka.lag import PartitionOffsets, group_lag, partition_lag
+from pygoka_operator.autoscaling import Decision, Policy, Sample, decide
 from pygoka_operator.autoscaling.decision import policy_from_spec, recommend
 
 

@@ -45,9 +45,10 @@ def test_example_builds_and_plans_its_topics() -> None:
     owner = Owner("ProcessorGroup", group["metadata"]["name"], "default", "u")
     sts = processor_statefulset(owner, spec, spec["kafka"]["bootstrapServers"])
     assert sts["spec"]["replicas"] == 2
-    plan = plan_topics(owner.name, spec, int(spec["partitions"]))
-    assert [(t.name, t.partitions, t.cleanup_policy) for t in plan] == [
-        ("user-clicks", 12, "delete"), ("click-count-table", 12, "compact")]
+    plan = plan_topics(owner.name, spec)
+    assert int(spec["partitions"]) == 12
+    assert [(t.name, t.config["cleanup.policy"]) for t in plan] == [
+        ("user-clicks", "delete"), ("click-count-table", "compact")]
     view_sts = view_statefulset(Owner("View", "click-count", "default", "v"), view_spec(view["spec"]), "k:1", "img")
     assert view_sts["spec"]["template"]["spec"]["containers"][0]["command"][-4:] == [
         "--view", "click-count-table", "--codec", "int64"]
