@@ -19,7 +19,14 @@ from typing import Any, Protocol
 
 from confluent_kafka import OFFSET_END, KafkaError, KafkaException, TopicPartition
 
-from pygoka.errors import ProcessingError
+from pygoka.errors import (
+    ClientFailedError,
+    DeliveryError,
+    FencedError,
+    OutageError,
+    ProcessingError,
+    ProducerFailedError,
+)
 from pygoka.kafka.config import Config, producer_config, transactional_producer_config
 from pygoka.options import ProcessorOptions
 from pygoka.partition import PartitionRun
@@ -42,6 +49,8 @@ _TRANSIENT_ERRORS = {
     KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
 }
 # How long one transactional call may block before it is retried (and max_outage checked), at most.
+#: _FENCED are the codes of a transactional producer fenced by a newer one with its transactional id.
+_FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 _CALL_TIMEOUT = 10.0
 # How long asking for the table topic partitions' end offsets may take (after a flush Kafka answered).
 _WATERMARK_TIMEOUT = 2.0
@@ -150,26 +159,26 @@ class Checkpointer:
         try:
             return call(timeout)
         except KafkaException as exc:
-            raise self._fatal(exc.args[0].str()) from exc
+            raise self._fatal(exc.args[0]) from exc
         except SystemError as exc:
             # After a fatal client error, confluent-kafka's poll/flush may still run a callback with the error
             # set, or return without one: Python reports a SystemError. The error itself is the client's.
             cause = exc.__cause__
             if isinstance(cause, KafkaException):
-                raise self._fatal(cause.args[0].str()) from cause
+                raise self._fatal(cause.args[0]) from cause
             raise self._fatal(self._client_failure(exc)) from exc
 
-    def _client_failure(self, exc: SystemError) -> str:
-        """_client_failure names the fatal error behind a SystemError of the producer, as far as it is known."""
+    def _client_failure(self, exc: SystemError) -> KafkaError | str:
+        """_client_failure is the fatal error behind a SystemError of the producer, as far as it is known."""
         if self.host.fatal_error is None:
             # The error callback reporting it may still be queued: serve it.
             with contextlib.suppress(KafkaException, SystemError):
                 self.host.producer.poll(0)
         fatal = self.host.fatal_error
-        return fatal.str() if fatal is not None else f"client failed: {exc}"
+        return fatal if fatal is not None else f"client failed: {exc}"
 
-    def _fatal(self, text: str) -> ProcessingError:
-        return ProcessingError(f"producer failed: {text}", group=self.host.group)
+    def _fatal(self, error: KafkaError | str) -> ProducerFailedError:
+        return producer_failed(f"producer failed: {_text(error)}", error, self.host.group)
 
     def _flush(self) -> tuple[KafkaError, str, int] | None:
         """_flush waits until every record is acknowledged or one failed, returning the first failure."""
@@ -222,15 +231,17 @@ class Checkpointer:
             elif end.offset > 0:
                 table.acknowledged(end.offset - 1)
 
-    def _trouble(self, started: float, error: KafkaError | str) -> None:
-        """_trouble notes a transient failure; it raises once Kafka has failed us for longer than max_outage."""
+    def _trouble(self, started: float, error: KafkaError | str, what: str = "") -> None:
+        """_trouble notes a transient failure (what: of what); it raises OutageError once Kafka has failed us for
+        longer than max_outage."""
         if self._trouble_since is None:
             self._trouble_since = started
         lasted = time.monotonic() - self._trouble_since
-        text = error if isinstance(error, str) else error.str()
+        text = what + _text(error)
         if lasted > self.options.max_outage:
-            raise ProcessingError(f"Kafka failed for {lasted:.0f} s, longer than max_outage "
-                                  f"({self.options.max_outage:g} s): {text}", group=self.host.group)
+            raise OutageError(f"Kafka failed for {lasted:.0f} s, longer than max_outage "
+                              f"({self.options.max_outage:g} s): {text}", group=self.host.group,
+                              kafka_error=None if isinstance(error, str) else error)
         log.warning("group %s: %s (retrying; failing for %.0f s of max_outage %g s)", self.host.group, text,
                     lasted, self.options.max_outage)
 
@@ -251,8 +262,8 @@ class AtLeastOnce(Checkpointer):
             # message.timeout.ms is max_outage: a record that timed out waited that long for Kafka.
             reason = f"Kafka did not acknowledge a record within max_outage ({self.options.max_outage:g} s): " \
                 if error.code() == KafkaError._MSG_TIMED_OUT else ""
-            raise ProcessingError(f"producing a record failed: {reason}{error.str()}", group=self.host.group,
-                                  topic=topic, partition=partition)
+            raise DeliveryError(f"producing a record failed: {reason}{error.str()}", group=self.host.group,
+                                topic=topic, partition=partition, kafka_error=error)
         self._store_tables()
         offsets, pending = self._pending_offsets()
         if not offsets:
@@ -280,9 +291,10 @@ class AtLeastOnce(Checkpointer):
                 log.warning("group %s: commit deferred to the next checkpoint: %s", self.host.group, error.str())
                 return False
             if not error.fatal() and error.code() in _TRANSIENT_ERRORS:
-                self._trouble(started, f"commit deferred to the next checkpoint: {error.str()}")
+                self._trouble(started, error, "commit deferred to the next checkpoint: ")
                 return False
-            raise ProcessingError(f"cannot commit offsets: {error.str()}", group=self.host.group) from exc
+            raise ClientFailedError(f"cannot commit offsets: {error.str()}", group=self.host.group,
+                                    kafka_error=error) from exc
         for result in results or []:
             if result.error is not None:
                 log.warning("group %s: commit of %s/%d failed: %s", self.host.group, result.topic,
@@ -321,17 +333,18 @@ class ExactlyOnce(Checkpointer):
         config.setdefault("delivery.report.only.error", True)
         return config
 
-    def _fatal(self, text: str) -> ProcessingError:
-        return ProcessingError(f"transactional producer '{self.transactional_id}' failed: {text}",
-                               group=self.host.group)
+    def _fatal(self, error: KafkaError | str) -> ProducerFailedError:
+        return producer_failed(f"transactional producer '{self.transactional_id}' failed: {_text(error)}", error,
+                               self.host.group)
 
-    def _client_failure(self, exc: SystemError) -> str:
+    def _client_failure(self, exc: SystemError) -> KafkaError | str:
         # A transactional call reports the producer's fatal error (a fencing, typically) as its own.
         try:
             self.host.producer.abort_transaction(0.1)
         except KafkaException as error:
             if error.args[0].fatal():
-                return str(error.args[0].str())
+                fatal: KafkaError = error.args[0]
+                return fatal
         except SystemError:
             pass
         return super()._client_failure(exc)
@@ -370,8 +383,8 @@ class ExactlyOnce(Checkpointer):
         if failure is not None:
             error, topic, partition = failure
             if not _transient(error):
-                raise ProcessingError(f"producing a record failed: {error.str()}", group=self.host.group,
-                                      topic=topic, partition=partition)
+                raise DeliveryError(f"producing a record failed: {error.str()}", group=self.host.group,
+                                    topic=topic, partition=partition, kafka_error=error)
             raise _Abort(f"producing to {topic}/{partition} failed: {error.str()}")
         offsets, pending = self._pending_offsets()
         if offsets:
@@ -421,7 +434,7 @@ class ExactlyOnce(Checkpointer):
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
                 if error.fatal():
-                    raise self._fatal(error.str()) from exc
+                    raise self._fatal(error) from exc
                 # After an outage librdkafka may wait forever for a coordinator it still caches
                 # (confluentinc/librdkafka#5456, #5511), also when no error said every broker was down.
                 log.warning("group %s: aborting failed (%s): a new producer aborts it instead", self.host.group,
@@ -467,11 +480,11 @@ class ExactlyOnce(Checkpointer):
             except KafkaException as exc:
                 error: KafkaError = exc.args[0]
                 if error.fatal():
-                    raise self._fatal(error.str()) from exc
+                    raise self._fatal(error) from exc
                 if error.txn_requires_abort():
                     raise _Abort(error.str()) from exc
                 if not error.retriable() and error.code() not in _TRANSIENT_ERRORS:
-                    raise self._fatal(error.str()) from exc
+                    raise self._fatal(error) from exc
                 self._trouble(started, error)
 
 
@@ -492,3 +505,14 @@ def checkpointer_for(host: CheckpointHost, options: ProcessorOptions) -> Checkpo
 
 def _transient(error: KafkaError) -> bool:
     return bool(error.retriable() or error.txn_requires_abort()) or error.code() in _TRANSIENT_ERRORS
+
+
+def _text(error: KafkaError | str) -> str:
+    return error if isinstance(error, str) else str(error.str())
+
+
+def producer_failed(message: str, error: KafkaError | str, group: str) -> ProducerFailedError:
+    """producer_failed is the error of a failed producer: FencedError when a newer producer fenced it."""
+    kafka_error = None if isinstance(error, str) else error
+    kind = FencedError if kafka_error is not None and kafka_error.code() in _FENCED else ProducerFailedError
+    return kind(message, group=group, kafka_error=kafka_error)

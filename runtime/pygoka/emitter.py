@@ -12,7 +12,7 @@ from confluent_kafka import KafkaError
 
 from pygoka.codec import Codec
 from pygoka.context import Headers, _headers, _key_bytes
-from pygoka.errors import EmitterClosedError, MissingTopicError, ProcessingError
+from pygoka.errors import DeliveryError, EmitterClosedError, MissingTopicError
 from pygoka.kafka.config import admin_config
 from pygoka.kafka.config import producer_config as _producer_config
 from pygoka.kafka.transport import KAFKA, Transport
@@ -78,8 +78,8 @@ class Emitter:
 
         def delivered(error: KafkaError | None, message: Any) -> None:
             if error is not None:
-                future.set_exception(ProcessingError(f"emit failed: {error.str()}", topic=self.topic,
-                                                     partition=message.partition()))
+                future.set_exception(DeliveryError(f"emit failed: {error.str()}", topic=self.topic,
+                                                   partition=message.partition(), kafka_error=error))
             else:
                 future.set_result(Delivery(message.topic(), message.partition(), message.offset()))
 

@@ -78,7 +78,10 @@ class NotRunningError(PygokaError):
 
 
 class ProcessingError(PygokaError):
-    """ProcessingError stops a processor; it names the topic, partition and offset of the message."""
+    """ProcessingError stops a processor; it names the topic, partition and offset of the message.
+
+    Its subclasses say why; kafka_error is the KafkaError behind it, if one is (also the __cause__'s).
+    """
 
     def __init__(
         self,
@@ -88,8 +91,10 @@ class ProcessingError(PygokaError):
         topic: str | None = None,
         partition: int | None = None,
         offset: int | None = None,
+        kafka_error: Any = None,
     ) -> None:
         self.cause = cause
+        self.kafka_error = kafka_error
         self.group = group
         self.topic = topic
         self.partition = partition
@@ -105,6 +110,43 @@ class ProcessingError(PygokaError):
             where.append(f"offset {offset}")
         prefix = ", ".join(where)
         super().__init__(f"{prefix}: {cause}" if prefix else cause)
+
+
+class OutageError(ProcessingError):
+    """OutageError reports Kafka failing for longer than max_outage; kafka_error is the last failure's error."""
+
+
+class ProducerFailedError(ProcessingError):
+    """ProducerFailedError reports a producer's fatal error (kafka_error) or a call it cannot recover from."""
+
+
+class FencedError(ProducerFailedError):
+    """FencedError reports a transactional producer fenced by a newer one with its transactional id."""
+
+
+class DeliveryError(ProcessingError):
+    """DeliveryError reports a record Kafka did not accept or acknowledge (kafka_error), naming its partition."""
+
+
+class ClientFailedError(ProcessingError):
+    """ClientFailedError reports a consumer's or table reader's fatal Kafka error (kafka_error)."""
+
+
+class MessageFailedError(ProcessingError):
+    """MessageFailedError reports a message whose processing raised; exception is what was raised."""
+
+    def __init__(self, cause: str, *, exception: BaseException | str, group: str | None = None,
+                 topic: str | None = None, partition: int | None = None, offset: int | None = None) -> None:
+        super().__init__(cause, group=group, topic=topic, partition=partition, offset=offset)
+        self.exception = exception
+
+
+class DecodeFailedError(MessageFailedError):
+    """DecodeFailedError reports a message whose key or value could not be decoded (exception: the CodecError)."""
+
+
+class CallbackFailedError(MessageFailedError):
+    """CallbackFailedError reports a callback that raised or called ctx.fail (exception: what it raised or gave)."""
 
 
 class CallbackError(PygokaError):

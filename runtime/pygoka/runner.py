@@ -16,11 +16,20 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from pygoka.checkpoint import CheckpointStats, checkpointer_for
+from pygoka.checkpoint import CheckpointStats, checkpointer_for, producer_failed
 from pygoka.codec import Codec, decode, decode_error, exact_type
 from pygoka.context import Context, ContextHost, Done, Failure
 from pygoka.dead_letter import DEAD_LETTER, dead_letter_headers, dead_letter_topic
-from pygoka.errors import CallbackError, CodecError, ProcessingError, PygokaError, StorageError
+from pygoka.errors import (
+    CallbackError,
+    CallbackFailedError,
+    ClientFailedError,
+    CodecError,
+    DecodeFailedError,
+    ProcessingError,
+    PygokaError,
+    StorageError,
+)
 from pygoka.graph import GroupGraph
 from pygoka.kafka.config import group_consumer_config, reader_config
 from pygoka.kafka.take import take
@@ -170,7 +179,8 @@ class GroupRunner(ContextHost):
             self._handle_events()
             for view in self.lookup_views.values():
                 if view.error is not None:
-                    raise ProcessingError(f"lookup table '{view.table}' failed: {view.error}", group=self.group)
+                    raise ProcessingError(f"lookup table '{view.table}' failed: {view.error}",
+                                          group=self.group) from view.error
             if self.stop_event.wait(0.05):
                 return
 
@@ -336,7 +346,7 @@ class GroupRunner(ContextHost):
         # A failure inside finish() may have applied part of the effects: only stopping keeps them consistent.
         # A damaged local store is no fault of the message: dead-lettering would drop every message of it.
         if mode != DEAD_LETTER or step == "finish" or isinstance(cause, StorageError):
-            self._fail_at(message, exc)
+            self._fail_at(message, exc, step)
             return
         run = self.runs.get(message.partition())
         if run is not None:
@@ -349,11 +359,12 @@ class GroupRunner(ContextHost):
         # and a failed delivery stops the processor (B7).
         self.produce(self.dead_letter_topic, message.key(), message.value(), None, headers)
 
-    def _fail_at(self, message: Any, exc: BaseException) -> None:
+    def _fail_at(self, message: Any, exc: BaseException, step: str) -> None:
         """_fail_at commits what was processed before message, then stops with an error naming it."""
         cause = exc.error if isinstance(exc, Failure) else exc
-        error = ProcessingError(_describe(cause), group=self.group, topic=message.topic(),
-                                partition=message.partition(), offset=message.offset())
+        kind = DecodeFailedError if step == "decode" else CallbackFailedError
+        error = kind(_describe(cause), exception=cause, group=self.group, topic=message.topic(),
+                     partition=message.partition(), offset=message.offset())
         self.checkpointer.fail()
         self._failed = True
         raise error from (cause if isinstance(cause, BaseException) else exc)
@@ -390,8 +401,9 @@ class GroupRunner(ContextHost):
                 return
             released.set()
             if error is not None:
-                self._fail_async(ProcessingError(f"deferred commit failed: {_describe(error)}", group=self.group,
-                                                 topic=topic, partition=run.partition, offset=offset))
+                self._fail_async(CallbackFailedError(f"deferred commit failed: {_describe(error)}", exception=error,
+                                                     group=self.group, topic=topic, partition=run.partition,
+                                                     offset=offset))
                 return
             run.release(topic, offset)
             self._commit_pending = True
@@ -481,18 +493,23 @@ class GroupRunner(ContextHost):
     def _on_producer_error(self, error: KafkaError) -> None:
         if error.code() == KafkaError._ALL_BROKERS_DOWN:
             self.checkpointer.connection_lost()
+        if error.fatal():
+            self.fatal_error = self.fatal_error or error
+            self._fail_async(producer_failed(f"fatal Kafka client error: {error.str()}", error, self.group))
+            return
         self._on_client_error(error)
 
     def _on_client_error(self, error: KafkaError) -> None:
         if error.fatal():
             self.fatal_error = self.fatal_error or error
-            self._fail_async(ProcessingError(f"fatal Kafka client error: {error.str()}", group=self.group))
+            self._fail_async(ClientFailedError(f"fatal Kafka client error: {error.str()}", group=self.group,
+                                               kafka_error=error))
         else:
             log.info("group %s: %s", self.group, error.str())
 
     def _consumer_error(self, error: KafkaError) -> None:
         if error.fatal():
-            raise ProcessingError(f"fatal consumer error: {error.str()}", group=self.group)
+            raise ClientFailedError(f"fatal consumer error: {error.str()}", group=self.group, kafka_error=error)
         log.warning("group %s: consumer error: %s", self.group, error.str())
 
     def _fail_async(self, error: BaseException) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
-from pygoka.errors import ProcessingError
+from pygoka.errors import ClientFailedError
 from pygoka.kafka.config import Config
 from pygoka.kafka.take import take
 from pygoka.kafka.transport import ConsumerBuilder
@@ -203,8 +203,8 @@ class TableReader:
             error = message.error()
             if error is not None:
                 if _fatal(error):
-                    raise ProcessingError(f"table reader failed: {error.str()}",
-                                          topic=message.topic(), partition=message.partition())
+                    raise ClientFailedError(f"table reader failed: {error.str()}", topic=message.topic(),
+                                            partition=message.partition(), kafka_error=error)
                 log.warning("table reader %s: %s", self.name, error.str())
                 continue
             key = message.key()

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from pygoka.checkpoint import AtLeastOnce, Checkpointer, ExactlyOnce
-from pygoka.errors import ProcessingError
+from pygoka.errors import DeliveryError, FencedError, OutageError, ProcessingError
 from pygoka.options import ProcessorOptions
 from pygoka.partition import PartitionRun
 from pygoka.storage import MemoryStorage
@@ -215,8 +215,9 @@ def test_transient_commit_errors_are_retried_until_max_outage(clock: Clock) -> N
     clock.now += 29
     assert cp.checkpoint() is False
     clock.now += 2
-    with pytest.raises(ProcessingError, match=r"Kafka failed for 31 s, longer than max_outage \(30 s\)"):
+    with pytest.raises(OutageError, match=r"Kafka failed for 31 s, longer than max_outage \(30 s\)") as raised:
         cp.checkpoint()
+    assert raised.value.kafka_error.code() == KafkaError._TRANSPORT
 
 
 def test_a_successful_commit_ends_the_outage(clock: Clock) -> None:
@@ -238,9 +239,10 @@ def test_a_failed_delivery_stops_before_anything_is_stored_or_committed() -> Non
     cp = checkpointer(host, max_outage=60)
     host.process(0, 3)
     host.delivery_failures.append((KafkaError(KafkaError._MSG_TIMED_OUT, "timed out"), "g-table", 0))
-    with pytest.raises(ProcessingError, match="within max_outage \\(60 s\\)") as raised:
+    with pytest.raises(DeliveryError, match="within max_outage \\(60 s\\)") as raised:
         cp.checkpoint()
     assert (raised.value.topic, raised.value.partition) == ("g-table", 0)
+    assert raised.value.kafka_error.code() == KafkaError._MSG_TIMED_OUT
     assert host.log == ["producer0.flush"]
     assert host.table.offset() is None
 
@@ -358,8 +360,9 @@ def test_a_fenced_producer_stops_the_processor_with_nothing_stored() -> None:
     cp = checkpointer(host, "exactly_once")
     host.process(0, 2)
     host.producer.fail("commit_transaction", kafka_error(KafkaError._FENCED, fatal=True))
-    with pytest.raises(ProcessingError, match="transactional producer 'g-tx' failed: error"):
+    with pytest.raises(FencedError, match="transactional producer 'g-tx' failed: error") as raised:
         cp.checkpoint()
+    assert raised.value.kafka_error.code() == KafkaError._FENCED
     assert host.table.offset() is None and host.run.committed == {}
 
 
@@ -376,7 +379,7 @@ def test_retriable_transactional_errors_are_retried_until_max_outage(clock: Cloc
         raise kafka_error(KafkaError._TIMED_OUT, retriable=True)
 
     host.producer.commit_transaction = commit_transaction  # type: ignore[method-assign]
-    with pytest.raises(ProcessingError, match="longer than max_outage \\(20 s\\)"):
+    with pytest.raises(OutageError, match="longer than max_outage \\(20 s\\)"):
         cp.checkpoint()
     assert failures == 5  # calls of max_outage / 4 = 5 s each until more than 20 s passed
 

@@ -27,6 +27,7 @@ from pygoka import (
     codec,
     define_group,
 )
+from pygoka.errors import CallbackFailedError
 from pygoka.graph import GroupGraph
 from pygoka.partitioner import partition_for
 from pygoka.tester import Tester
@@ -352,4 +353,5 @@ def test_the_test_s_run_raises_what_the_processor_raised(tester: Tester) -> None
         tester.consume("clicks", "user-1", "click")
     thread.join(30)
     assert not thread.is_alive()
-    assert [type(error) for error in raised] == [ProcessingError]
+    assert [type(error) for error in raised] == [CallbackFailedError]
+    assert isinstance(raised[0].exception, RuntimeError) and raised[0].__cause__ is raised[0].exception
