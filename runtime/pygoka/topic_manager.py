@@ -11,14 +11,14 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, Protocol
+from typing import Protocol
 
-from confluent_kafka import KafkaError, KafkaException, TopicCollection
-from confluent_kafka.admin import AdminClient
+from confluent_kafka import KafkaError, TopicCollection
 from confluent_kafka.admin._config import ConfigResource
 from confluent_kafka.cimpl import NewTopic
 
-from pygoka.errors import AuthenticationError, AuthorizationError, KafkaUnreachableError, TopicAccessError
+from pygoka.errors import TopicAccessError
+from pygoka.kafka.admin import Admin
 from pygoka.kafka.config import Config
 from pygoka.topic_plan import (
     TABLE_CONFIG,
@@ -31,14 +31,6 @@ from pygoka.topic_plan import (
 )
 
 log = logging.getLogger("pygoka.topics")
-
-#: UNREACHABLE are librdkafka's error codes for a broker it cannot reach or that does not answer in time.
-UNREACHABLE = frozenset({KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN, KafkaError._TIMED_OUT,
-                         KafkaError._RESOLVE, KafkaError._MSG_TIMED_OUT, KafkaError.REQUEST_TIMED_OUT})
-#: AUTHORIZATION are the broker's error codes for a principal lacking an ACL.
-AUTHORIZATION = frozenset({KafkaError.TOPIC_AUTHORIZATION_FAILED, KafkaError.CLUSTER_AUTHORIZATION_FAILED})
-#: AUTHENTICATION are the error codes of a failed TLS or SASL handshake.
-AUTHENTICATION = frozenset({KafkaError._AUTHENTICATION, KafkaError._SSL, KafkaError.SASL_AUTHENTICATION_FAILED})
 
 
 class TopicManager(Protocol):
@@ -59,30 +51,6 @@ class TopicManager(Protocol):
     def close(self) -> None:
         """close releases the manager's client."""
         ...
-
-
-def access_error(action: str, topic: str, exc: KafkaException) -> TopicAccessError:
-    """access_error is the TopicAccessError subclass for a failed request on topic, naming what to change."""
-    error: Any = exc.args[0] if exc.args else None
-    if not isinstance(error, KafkaError):
-        return TopicAccessError(f"cannot {action} topic '{topic}': {exc}", topic=topic)
-    detail = f"cannot {action} topic '{topic}': {error.name()}: {error.str()}"
-    code = error.code()
-    kind: type[TopicAccessError] = TopicAccessError
-    if code in UNREACHABLE:
-        kind = KafkaUnreachableError
-    elif code in AUTHORIZATION:
-        kind = AuthorizationError
-        operation = {"create": "Create", "delete": "Delete"}.get(action, "Describe")
-        detail += (f" (the principal needs the {operation} ACL on topic '{topic}'"
-                   + (" or on the cluster)" if action == "create" else ")"))
-    elif code in AUTHENTICATION:
-        kind = AuthenticationError
-    elif code == KafkaError.POLICY_VIOLATION:
-        detail += " (refused by the broker's create.topic.policy.class.name; create it beforehand)"
-    elif code == KafkaError.INVALID_REPLICATION_FACTOR:
-        detail += " (set replication_factor to at most the number of brokers)"
-    return kind(detail, topic=topic, kafka_error=error)
 
 
 class TopicShortcuts:
@@ -111,7 +79,7 @@ class KafkaTopicManager(TopicShortcuts):
     """KafkaTopicManager manages topics through confluent-kafka's AdminClient (config: admin_config's)."""
 
     def __init__(self, config: Config, *, timeout: float = 30.0, table_config: Mapping[str, str] | None = None) -> None:
-        self._admin = AdminClient(dict(config))
+        self._admin = Admin(config, timeout)
         self.timeout = timeout
         self.table_config = dict(table_config or {})
 
@@ -120,15 +88,14 @@ class KafkaTopicManager(TopicShortcuts):
         if not names:
             return {}
         counts: dict[str, tuple[int, bool]] = {}
-        futures = self._admin.describe_topics(TopicCollection(names), request_timeout=self.timeout)
+        futures = self._admin.client.describe_topics(TopicCollection(names), request_timeout=self.timeout)
         for name, future in futures.items():
             try:
-                description = future.result(timeout=self.timeout)
-            except KafkaException as exc:
-                if exc.args and isinstance(exc.args[0], KafkaError) and exc.args[0].code() in (
-                        KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.UNKNOWN_TOPIC_ID):
+                description = self._admin.result(future, "describe", name)
+            except TopicAccessError as exc:
+                if _code(exc) in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError.UNKNOWN_TOPIC_ID):
                     continue
-                raise access_error("describe", name, exc) from exc
+                raise
             partitions = description.partitions
             counts[name] = (len(partitions), all(p.leader is not None for p in partitions))
         policies = self._cleanup_policies(list(counts))
@@ -140,11 +107,8 @@ class KafkaTopicManager(TopicShortcuts):
             return {}
         resources = [ConfigResource(ConfigResource.Type.TOPIC, name) for name in topics]
         result: dict[str, str | None] = {}
-        for resource, future in self._admin.describe_configs(resources, request_timeout=self.timeout).items():
-            try:
-                entries = future.result(timeout=self.timeout)
-            except KafkaException as exc:
-                raise access_error("describe", resource.name, exc) from exc
+        for resource, future in self._admin.client.describe_configs(resources, request_timeout=self.timeout).items():
+            entries = self._admin.result(future, "describe", resource.name)
             entry = entries.get("cleanup.policy")
             result[resource.name] = None if entry is None else entry.value
         return result
@@ -156,27 +120,25 @@ class KafkaTopicManager(TopicShortcuts):
             log.info("creating topic %s with %d partitions (%s)", topic.name, partitions, dict(topic.config))
         new = [NewTopic(topic.name, num_partitions=partitions, replication_factor=replication_factor,
                         config=dict(topic.config)) for topic in topics]
-        futures = self._admin.create_topics(new, operation_timeout=self.timeout, request_timeout=self.timeout)
+        futures = self._admin.client.create_topics(new, operation_timeout=self.timeout, request_timeout=self.timeout)
         for name, future in futures.items():
             try:
-                future.result(timeout=self.timeout)
-            except KafkaException as exc:
+                self._admin.result(future, "create", name)
+            except TopicAccessError as exc:
                 # Another instance may have created it a moment ago: the caller's count check decides.
-                if not (exc.args and isinstance(exc.args[0], KafkaError)
-                        and exc.args[0].code() == KafkaError.TOPIC_ALREADY_EXISTS):
-                    raise access_error("create", name, exc) from exc
+                if _code(exc) != KafkaError.TOPIC_ALREADY_EXISTS:
+                    raise
 
     def delete(self, topics: Sequence[str]) -> None:
         if not topics:
             return
-        for name, future in self._admin.delete_topics(list(topics), request_timeout=self.timeout).items():
+        for name, future in self._admin.client.delete_topics(list(topics), request_timeout=self.timeout).items():
             try:
-                future.result(timeout=self.timeout)
+                self._admin.result(future, "delete", name)
                 log.info("deleted topic %s", name)
-            except KafkaException as exc:
-                if not (exc.args and isinstance(exc.args[0], KafkaError)
-                        and exc.args[0].code() == KafkaError.UNKNOWN_TOPIC_OR_PART):
-                    raise access_error("delete", name, exc) from exc
+            except TopicAccessError as exc:
+                if _code(exc) != KafkaError.UNKNOWN_TOPIC_OR_PART:
+                    raise
 
     def close(self) -> None:
         """close is a no-op: the AdminClient holds no resources that need an explicit close."""
@@ -200,6 +162,10 @@ def ensure_topics(manager: TopicManager, plan: Sequence[PlannedTopic], *, partit
         observed = _wait_ready(manager, names, [topic.name for topic in check.missing], timeout)
         _raise_problems(check_topics(plan, observed, expected))
     return expected
+
+
+def _code(error: TopicAccessError) -> int | None:
+    return None if error.kafka_error is None else int(error.kafka_error.code())
 
 
 def _raise_problems(check: TopicCheck) -> TopicCheck:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import KafkaError
 from pygoka.errors import TopicAccessError
+from pygoka.kafka.admin import access_error
 from pygoka.kafka.config import admin_config
-from pygoka.topic_manager import access_error
 from pygoka.topic_plan import TopicInfo, check_topics
 from pygoka_operator.model import processor_spec
 from pygoka_operator.topics import (
@@ -86,7 +86,7 @@ def test_admin_config_keeps_only_connection_settings() -> None:
 
 def test_kafka_problem_maps_error_types_to_reasons() -> None:
     def error(code: int, text: str, action: str = "describe") -> TopicAccessError:
-        return access_error(action, "clicks", KafkaException(KafkaError(code, text)))
+        return access_error(action, "clicks", KafkaError(code, text))
 
     down = error(KafkaError._TRANSPORT, "Local: Broker transport failure")
     assert kafka_problem("k:9092", down) == (
@@ -98,6 +98,13 @@ def test_kafka_problem_maps_error_types_to_reasons() -> None:
     assert "the principal needs the Create ACL on topic 'clicks' or on the cluster" in message
     wrong = error(KafkaError._AUTHENTICATION, "SASL authentication error: Authentication failed")
     assert kafka_problem("k:9092", wrong)[0] == "KafkaAuthenticationFailed"
+    # A failed handshake only shows as a time-out of the request; the client's last error names it.
+    hidden = access_error("describe", "clicks", KafkaError(KafkaError._TIMED_OUT, "Failed while waiting"),
+                          KafkaError(KafkaError._SSL, "SSL handshake failed: certificate verify failed"))
+    assert kafka_problem("k:9092", hidden) == ("KafkaAuthenticationFailed", (
+        "Kafka error at k:9092: cannot describe topic 'clicks': _TIMED_OUT: Failed while waiting (the client's last "
+        "error: _SSL: SSL handshake failed: certificate verify failed) (check the certificate authority, "
+        "sasl.username and sasl.password)"))
     other = error(KafkaError.POLICY_VIOLATION, "no", "create")
     assert kafka_problem("k:9092", other)[0] == "KafkaError"
 
