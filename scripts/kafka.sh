@@ -9,6 +9,7 @@
 #   scripts/kafka.sh restart-keep-data  stop, then start on the same data dir
 #   scripts/kafka.sh logs [N]           last N (default 100) lines of server.log
 #   scripts/kafka.sh bootstrap          print the bootstrap servers (127.0.0.1:PORT)
+#   scripts/kafka.sh client-config      print the SASL_SSL listener's client settings dir (PYGOKA_KAFKA_CONFIG_DIR)
 #
 # Environment:
 #   PYGOKA_KAFKA_VERSION          Kafka version (default 4.4.0; must be 4.x)
@@ -21,6 +22,8 @@
 #   PYGOKA_KAFKA_HEAP             JVM heap, -Xms = -Xmx (default 512m; less breaks the log cleaner)
 #   PYGOKA_KAFKA_JAVA_OPTS        extra JVM options
 #   PYGOKA_KAFKA_CLASSPATH        extra classpath entries before the broker's jars (e.g. a topic policy)
+#   PYGOKA_KAFKA_SASL_SSL_PORT    also a SASL_SSL listener there: TLS (certificates made by openssl) and
+#                                 SASL/SCRAM-SHA-512 (users pygoka and admin); see scripts/kafka/sasl-ssl.sh
 #   PYGOKA_KAFKA_TOPIC_DEFAULTS   stock (default: Kafka's auto.create.topics.enable=true, num.partitions=1)
 #                                 or strict (auto.create.topics.enable=false)
 #   PYGOKA_KAFKA_EXTRA_PROPERTIES path of a file appended to server.properties (later keys win)
@@ -60,12 +63,18 @@ CONTROLLER_PORT="${PYGOKA_KAFKA_CONTROLLER_PORT:-9093}"
 HOST=127.0.0.1
 HEAP="${PYGOKA_KAFKA_HEAP:-512m}"
 TOPIC_DEFAULTS="${PYGOKA_KAFKA_TOPIC_DEFAULTS:-stock}"
+SASL_SSL_PORT="${PYGOKA_KAFKA_SASL_SSL_PORT:-}"
 START_TIMEOUT="${PYGOKA_KAFKA_START_TIMEOUT:-120}"
 STOP_TIMEOUT=30
 PYTHON="${PYTHON:-python3}"
 READY_MODE="log"
 JAVA="${JAVA:-java}"
 MVN="${MVN:-mvn}"
+
+if [[ -n "$SASL_SSL_PORT" ]]; then
+    # shellcheck source=kafka/sasl-ssl.sh
+    source "$TEMPLATE_DIR/sasl-ssl.sh"
+fi
 
 MAVEN_DEPENDENCY_PLUGIN="org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
 
@@ -240,6 +249,7 @@ render_config() {
     strict) printf '\n# --- PYGOKA_KAFKA_TOPIC_DEFAULTS=strict\nauto.create.topics.enable=false\n' >>"$PROPS_FILE.tmp" ;;
     *) die "PYGOKA_KAFKA_TOPIC_DEFAULTS=$TOPIC_DEFAULTS: expected stock or strict" ;;
     esac
+    if [[ -n "$SASL_SSL_PORT" ]]; then sasl_ssl_configure "$PROPS_FILE.tmp"; fi
     if [[ -n "${PYGOKA_KAFKA_EXTRA_PROPERTIES:-}" ]]; then
         [[ -f "$PYGOKA_KAFKA_EXTRA_PROPERTIES" ]] ||
             die "PYGOKA_KAFKA_EXTRA_PROPERTIES=$PYGOKA_KAFKA_EXTRA_PROPERTIES is not a file"
@@ -271,12 +281,15 @@ format_storage() {
         fi
         rm -rf "$DATA_DIR"
         cluster_id=${PYGOKA_KAFKA_CLUSTER_ID:-$(new_cluster_id)}
+        if [[ -n "$SASL_SSL_PORT" ]]; then sasl_ssl_make_files; fi
     fi
     printf '%s\n' "$cluster_id" >"$CLUSTER_ID_FILE"
+    local -a scram=()
+    if [[ -n "$SASL_SSL_PORT" ]]; then mapfile -t scram < <(sasl_ssl_scram_args); fi
     if ! "$JAVA" -Xmx256m -Dlog4j2.configurationFile="$TEMPLATE_DIR/log4j2.xml" \
         -Dpygoka.kafka.log.file="$RUN_DIR/format.log" \
         -cp "$(classpath)" kafka.tools.StorageTool format \
-        --cluster-id="$cluster_id" -c "$PROPS_FILE" --ignore-formatted >"$RUN_DIR/format.out" 2>&1; then
+        --cluster-id="$cluster_id" -c "$PROPS_FILE" --ignore-formatted "${scram[@]}" >"$RUN_DIR/format.out" 2>&1; then
         cat "$RUN_DIR/format.out" >&2
         die "formatting $DATA_DIR failed"
     fi
@@ -326,6 +339,9 @@ start_unlocked() {
         fi
         if port_open "$CONTROLLER_PORT"; then
             die "controller port $CONTROLLER_PORT is in use by a process this script did not start"
+        fi
+        if [[ -n "$SASL_SSL_PORT" ]] && port_open "$SASL_SSL_PORT"; then
+            die "SASL_SSL port $SASL_SSL_PORT is in use by a process this script did not start"
         fi
         with_lock "$INSTALL_DIR.lock" install_unlocked
         command -v "$JAVA" >/dev/null 2>&1 || die "java not found (Kafka 4.x needs Java 17+)"
@@ -466,7 +482,7 @@ cmd_logs() {
 }
 
 usage() {
-    sed -n '2,12s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,13s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 main() {
@@ -480,6 +496,7 @@ main() {
     restart-keep-data) cmd_restart_keep_data ;;
     logs) cmd_logs "$@" ;;
     bootstrap) printf '%s:%s\n' "$HOST" "$PORT" ;;
+    client-config) printf '%s\n' "$RUN_DIR/sasl-ssl/client" ;;
     -h | --help | help) usage ;;
     *)
         usage >&2
