@@ -71,7 +71,7 @@ class TopicShortcuts:
     def ensure_table(self, topic: str, partitions: int) -> None:
         """ensure_table creates topic compacted, or checks the existing one is compacted with partitions."""
         manager: TopicManager = self  # type: ignore[assignment]
-        ensure_topics(manager, [PlannedTopic(topic, "table", {**self.table_config, **TABLE_CONFIG})],
+        ensure_topics(manager, [PlannedTopic(topic, "table", {**TABLE_CONFIG, **self.table_config})],
                       partitions=partitions)
 
 

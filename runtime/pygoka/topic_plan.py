@@ -81,7 +81,7 @@ def group_topics(group: str, *, inputs: Iterable[str] = (), loop: bool = False, 
     for topic in joins:
         add(topic, "join", TABLE_CONFIG)
     if persist:
-        add(group_table(group), "table", {**(table_config or {}), **TABLE_CONFIG})
+        add(group_table(group), "table", {**TABLE_CONFIG, **(table_config or {})})
     for topic in outputs:
         add(topic, "output", STREAM_CONFIG)
     if dead_letter is not None:

@@ -3,7 +3,7 @@ client settings read from a directory (PYGOKA_KAFKA_CONFIG_DIR, how the operator
 
 Emitter, processor, view, `pygoka run` / `pygoka topics` and the operator's topic and lag code connect only to
 that listener; a wrong password and an untrusted certificate give errors naming the cause; the password never
-shows in logs, errors, the CLI's output or /metrics.
+shows in logs, errors, the CLI's output, /metrics or the monitor's /api/state.
 """
 
 from __future__ import annotations
@@ -137,6 +137,8 @@ def test_cli_run_and_topics_read_the_settings_directory(secure: SecureBroker, na
         wait_until(committed, timeout=90, interval=1, message="the group committed everything (pygoka topics)")
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
         assert "pygoka_" in metrics and secure.password not in metrics
+        state = urllib.request.urlopen(f"http://127.0.0.1:{port}/api/state", timeout=10).read().decode()
+        assert group in state and secure.password not in state
     finally:
         child.terminate()
         _out, err = child.communicate(timeout=60)

@@ -20,6 +20,9 @@ def test_the_plan_lists_each_topic_once_with_its_role_and_settings() -> None:
     assert table.config == {"segment.ms": "1000", "cleanup.policy": "compact"}
     assert (table.owned, table.creatable, table.copartitioned) == (True, True, True)
     assert (PLAN[2].creatable, PLAN[4].copartitioned, PLAN[0].owned) == (False, False, False)
+    # A table that also expires old records (retention) keeps the policy it was configured with.
+    (table,) = [t for t in group_topics("g", persist=True, table_config={"cleanup.policy": "compact,delete"})]
+    assert table.config == {"cleanup.policy": "compact,delete"}
 
 
 def test_the_count_is_the_given_one_else_the_first_existing_co_partitioned_else_the_default() -> None:
