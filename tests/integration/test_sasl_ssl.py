@@ -20,11 +20,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from confluent_kafka.admin import (
+    AclBinding,
+    AclOperation,
+    AclPermissionType,
+    AdminClient,
+    ResourcePatternType,
+    ResourceType,
+)
 from helpers import Names, Start, count, free_port, wait_until
 from kafka_broker import started_broker
 from pygoka import Emitter, Input, Persist, Processor, View, codec, define_group
 from pygoka.cli.run import config_dir_settings
-from pygoka.errors import AuthenticationError
+from pygoka.errors import AuthenticationError, AuthorizationError
 from pygoka.graph import group_table
 from pygoka.kafka.config import admin_config
 from pygoka.lag import group_lag
@@ -39,11 +47,13 @@ pytestmark = pytest.mark.kafka
 
 @dataclass(frozen=True)
 class SecureBroker:
-    """SecureBroker is a broker's SASL_SSL address and its client settings directory (user pygoka)."""
+    """SecureBroker is a broker's SASL_SSL address and its client settings directory (user pygoka), and its
+    PLAINTEXT address (principal ANONYMOUS, a super user of its authorizer)."""
 
     address: str
     config_dir: Path
     other_ca: Path
+    plain: str
 
     def settings(self, **changes: str) -> dict[str, str]:
         """settings are the directory's librdkafka settings with changes (dots as underscores in the names)."""
@@ -56,10 +66,16 @@ class SecureBroker:
 
 @pytest.fixture(scope="module")
 def secure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecureBroker]:
-    run, port = tmp_path_factory.mktemp("sasl-ssl") / "run", free_port()
-    with started_broker(run, {"PYGOKA_KAFKA_SASL_SSL_PORT": str(port)}):
+    work = tmp_path_factory.mktemp("sasl-ssl")
+    run, port = work / "run", free_port()
+    # ACLs apply to user pygoka only where a test sets some (allow.everyone.if.no.acl.found).
+    authorizer = work / "authorizer.properties"
+    authorizer.write_text("authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer\n"
+                          "super.users=User:ANONYMOUS;User:admin\nallow.everyone.if.no.acl.found=true\n")
+    with started_broker(run, {"PYGOKA_KAFKA_SASL_SSL_PORT": str(port),
+                              "PYGOKA_KAFKA_EXTRA_PROPERTIES": str(authorizer)}) as (plain, _kafka):
         yield SecureBroker(f"127.0.0.1:{port}", run / "kafka" / "sasl-ssl" / "client",
-                           run / "kafka" / "sasl-ssl" / "other-ca.pem")
+                           run / "kafka" / "sasl-ssl" / "other-ca.pem", plain)
 
 
 def test_the_script_makes_a_client_directory_of_librdkafka_settings(secure: SecureBroker) -> None:
@@ -181,3 +197,30 @@ def test_a_refused_handshake_names_its_cause_and_never_the_password(
     for secret in (wrong, secure.password):
         assert secret not in message and secret not in caplog.text
         assert secret not in redact(text, settings)
+
+
+def test_a_creation_the_acls_refuse_names_the_topic_and_the_acl(secure: SecureBroker, names: Names,
+                                                                tmp_path: Path) -> None:
+    """User pygoka may do everything on the cluster and on topics acl-denied-*, except create them."""
+    admin = AdminClient({"bootstrap.servers": secure.plain})
+    user = "User:pygoka"
+    bindings = [AclBinding(restype, name, pattern, user, "*", operation, permission)
+                for restype, name, pattern in ((ResourceType.BROKER, "kafka-cluster", ResourcePatternType.LITERAL),
+                                               (ResourceType.TOPIC, "acl-denied-", ResourcePatternType.PREFIXED))
+                for operation, permission in ((AclOperation.ALL, AclPermissionType.ALLOW),
+                                              (AclOperation.CREATE, AclPermissionType.DENY))]
+    for future in admin.create_acls(bindings).values():
+        future.result(30)
+    clicks, group = names("acl-denied-clicks"), names("acl-denied")
+    KafkaTopicManager(admin_config(secure.plain)).ensure_stream(clicks, 2)
+    settings = secure.settings()
+    graph = define_group(group, Input(clicks, codec.String(), count), Persist(codec.Int64()))
+    with pytest.raises(AuthorizationError) as raised:
+        Processor(secure.address, graph, consumer_config=settings, producer_config=settings,
+                  state_dir=tmp_path / "state").run()
+    assert raised.value.topic == group_table(group)
+    assert str(raised.value) == (
+        f"cannot create topic '{group_table(group)}': TOPIC_AUTHORIZATION_FAILED: "
+        f"{raised.value.kafka_error.str()} (the principal needs the Create ACL on topic '{group_table(group)}' "
+        "or on the cluster)")
+    assert kafka_problem(secure.address, raised.value)[0] == "KafkaAuthorizationFailed"
