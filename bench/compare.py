@@ -279,7 +279,8 @@ def run_workloads(bench: Bench, launcher: Launcher, systems: list[str], workload
                            if "p50_ms" in result else "") +
                           (f"  rebalances {result['rebalances']}, unassigned {result['unassigned_s']:.1f}s, "
                            f"recovering {result['recovery_s']:.1f}s" if "rebalances" in result else "") +
-                          (f"  stall 1->4 {result['stall_out_s']:.2f}s 4->2 {result['stall_in_s']:.2f}s, "
+                          (f"  stall 1->4 {result['stall_out_s']:.2f}s ({result['stalled_out']} partitions) "
+                           f"4->2 {result['stall_in_s']:.2f}s ({result['stalled_in']}), "
                            f"max latency {result['max_latency_out_ms']:.0f} / {result['max_latency_in_ms']:.0f} ms"
                            if "stall_out_s" in result else ""),
                           file=sys.stderr)
@@ -334,8 +335,8 @@ def aggregate(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         line: dict[str, Any] = {"system": system, "workload": workload, "n": len(runs),
                                 "verified": all(r["verified"] for r in runs)}
         for metric in ("msgs_per_s", "cpu_s", "peak_rss_mib", "p50_ms", "p99_ms", "rebalances", "unassigned_s",
-                       "recovery_s", "stall_out_s", "stall_in_s", "max_latency_out_ms", "max_latency_in_ms",
-                       "stable_out_s", "stable_in_s"):
+                       "recovery_s", "stall_out_s", "stall_in_s", "stalled_out", "stalled_in", "max_latency_out_ms",
+                       "max_latency_in_ms", "stable_out_s", "stable_in_s"):
             values = [float(r[metric]) for r in runs if metric in r]
             if values:
                 stats = summarize(values)

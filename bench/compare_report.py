@@ -32,7 +32,8 @@ def markdown(result: dict[str, Any]) -> str:
              "- messages/s: workload 4 counts table records/s; workload 5 shows the offered rate, and its ratio "
              "compares p99 latency (lower is better)", "",
              "- rebalancing: pygoka only, the most of any process: rebalances / seconds without partitions / "
-             "seconds waiting for tables; for scaling, the longest stall of any partition 1 -> 4 / 4 -> 2", "",
+             "seconds waiting for tables; for scaling, the longest stall of any partition 1 -> 4 / 4 -> 2 (partitions "
+             "stalled over 0.5 s)", "",
              "| workload | system | messages/s | ratio to pygoka | p50 / p99 ms | rebalancing | peak RSS MiB | CPU s "
              "| verified |",
              "|---|---|---:|---:|---:|---:|---:|---:|---|"]
@@ -42,7 +43,8 @@ def markdown(result: dict[str, Any]) -> str:
         rebalancing = (f"{line['rebalances']:.0f} / {line['unassigned_s']:.1f} / {line['recovery_s']:.1f}"
                        if "rebalances" in line else "-")
         if "stall_out_s" in line:
-            rebalancing = f"stall {line['stall_out_s']:.2f} s / {line['stall_in_s']:.2f} s"
+            rebalancing = (f"stall {line['stall_out_s']:.2f} s ({line['stalled_out']:.0f} p.) / "
+                           f"{line['stall_in_s']:.2f} s ({line['stalled_in']:.0f} p.)")
         lines.append(f"| {line['workload']} | {line['system']} | {_num(line['msgs_per_s'])}"
                      f"{_spread(line, 'msgs_per_s')} | {ratio} | {latency} | {rebalancing} | "
                      f"{_num(line['peak_rss_mib'])} | "

@@ -5,8 +5,10 @@ runs first; then three more start (1 -> 4), and once the group is stable with fo
 seconds passed, two of them are stopped with SIGTERM (4 -> 2). A consumer of the state topic notes when
 each partition's updates arrive. A phase's stall is the longest time any one partition went without an
 update, from the phase's start until it ends (the group stable again plus SETTLE_SECONDS); with the stream
-flowing, a partition that keeps processing has gaps of a few milliseconds. The largest emit-to-update
-latency of the clicks sent during the phase is reported too. The counts are then checked exactly.
+flowing, a partition that keeps processing has gaps of a few milliseconds. How many partitions stalled for
+over STALLED_SECONDS tells a stop-the-world rebalance (all of them) from an incremental one (those moved);
+the largest emit-to-update latency of the clicks sent during the phase is reported too. The counts are then
+checked exactly.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
 
 #: SETTLE_SECONDS is how long a phase goes on after its group is stable again (moved partitions resuming).
 SETTLE_SECONDS = 5.0
+#: STALLED_SECONDS is the gap after which a partition counts as stalled (at 1,000/s over 8 it has ~8 ms gaps).
+STALLED_SECONDS = 0.5
 #: WARM_SECONDS is how long the stream flows through the single process before the first step.
 WARM_SECONDS = 3.0
 
@@ -104,18 +108,23 @@ class Stream:
 
     def stall(self, start: float, end: float) -> float:
         """stall is the longest time (s) any partition went without an update within [start, end]."""
+        return max((self._stall(times, start, end) for times in self.by_partition.values()), default=0.0)
+
+    @staticmethod
+    def _stall(times: list[float], start: float, end: float) -> float:
         longest = 0.0
-        for times in self.by_partition.values():
-            previous = max((t for t in times if t < start), default=start)
-            for t in times:
-                if t >= start:
-                    longest = max(longest, min(t, end) - previous)
-                    previous = t
-                if t > end:
-                    break
-            else:
-                longest = max(longest, end - previous)
-        return longest
+        previous = max((t for t in times if t < start), default=start)
+        for t in times:
+            if t >= start:
+                longest = max(longest, min(t, end) - previous)
+                previous = t
+            if t > end:
+                return longest
+        return max(longest, end - previous)
+
+    def stalled(self, start: float, end: float, longer_than: float = STALLED_SECONDS) -> int:
+        """stalled counts the partitions that went without an update for longer_than seconds in [start, end]."""
+        return sum(self._stall(times, start, end) > longer_than for times in self.by_partition.values())
 
     def max_latency_ms(self, start: float, end: float) -> float:
         """max_latency_ms is the largest emit-to-update latency of the clicks sent within [start, end]."""
@@ -194,6 +203,7 @@ def scaling(bench: Bench, launcher: Launcher, system: str) -> dict[str, Any]:
             + WARM_SECONDS), "wall_s": in_end - out_start, "cpu_s": sum(r.cpu_s for r in runs),
             "peak_rss_mib": max(r.peak_rss_mib for r in runs), "verified": True,
             "stall_out_s": stream.stall(out_start, in_start), "stall_in_s": stream.stall(in_start, in_end),
+            "stalled_out": stream.stalled(out_start, in_start), "stalled_in": stream.stalled(in_start, in_end),
             "max_latency_out_ms": stream.max_latency_ms(out_start, in_start),
             "max_latency_in_ms": stream.max_latency_ms(in_start, in_end),
             "stable_out_s": out_stable, "stable_in_s": in_stable}

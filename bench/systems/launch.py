@@ -20,8 +20,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from build import BUILDERS
 
 SYSTEMS_DIR = Path(__file__).resolve().parent
-#: SYSTEMS are the systems compare.py can run; pygoka-eos is pygoka with guarantee="exactly_once".
-SYSTEMS = ("pygoka", "pygoka-eos", "goka", "quix", "kstreams")
+#: SYSTEMS are the systems compare.py can run; pygoka-eos is pygoka with guarantee="exactly_once",
+#: pygoka-kip848 pygoka in Kafka 4's consumer group protocol (group.protocol=consumer, incremental).
+SYSTEMS = ("pygoka", "pygoka-eos", "pygoka-kip848", "goka", "quix", "kstreams")
 #: BASELINE_SYSTEMS run pygoka's program on the runtime in $PYGOKA_BENCH_BASELINE (compare.py --baseline).
 BASELINE_SYSTEMS = ("pygoka-base", "pygoka-eos-base")
 #: BASELINE_ENV names the directory holding the baseline's pygoka package.
@@ -64,7 +65,7 @@ def goka_flags(mode: str, brokers: str, args: tuple[str, ...]) -> list[str]:
 
 def is_pygoka(system: str) -> bool:
     """is_pygoka tells whether system is pygoka's program (either guarantee, this checkout's or the baseline)."""
-    return system in ("pygoka", "pygoka-eos", *BASELINE_SYSTEMS)
+    return system in ("pygoka", "pygoka-eos", "pygoka-kip848", *BASELINE_SYSTEMS)
 
 
 def environment(system: str) -> dict[str, str]:
@@ -74,6 +75,7 @@ def environment(system: str) -> dict[str, str]:
     if system == "quix":
         env["PYTHONWARNINGS"] = "ignore"
     env["PYGOKA_GUARANTEE"] = "exactly_once" if system.startswith("pygoka-eos") else "at_least_once"
+    env["PYGOKA_GROUP_PROTOCOL"] = "consumer" if system == "pygoka-kip848" else "classic"
     if system in BASELINE_SYSTEMS:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (env[BASELINE_ENV], env.get("PYTHONPATH")) if p)
     return env
@@ -109,6 +111,6 @@ def _quix(key: bytes, value: bytes) -> tuple[str, int]:
 
 #: DECODERS turn a state topic record into (key, count); None values (tombstones) never occur here.
 DECODERS: dict[str, Callable[[bytes, bytes], tuple[str, int]]] = {
-    "pygoka": _ascii, "pygoka-eos": _ascii, "pygoka-base": _ascii, "pygoka-eos-base": _ascii, "goka": _ascii,
-    "kstreams": _long, "quix": _quix,
+    "pygoka": _ascii, "pygoka-eos": _ascii, "pygoka-kip848": _ascii, "pygoka-base": _ascii, "pygoka-eos-base": _ascii,
+    "goka": _ascii, "kstreams": _long, "quix": _quix,
 }

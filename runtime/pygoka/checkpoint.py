@@ -133,8 +133,12 @@ class Checkpointer:
         """checkpoint commits what was processed; False means a commit is still due (retried later)."""
         raise NotImplementedError
 
-    def revoke(self) -> None:
-        """revoke commits before partitions are given up; what cannot be committed is dropped."""
+    def revoke(self, *, keeping: bool = False) -> None:
+        """revoke commits before partitions are given up; what cannot be committed is dropped.
+
+        keeping tells that other partitions stay active (an incremental rebalance): what they processed
+        is then processed again if dropped.
+        """
         if not self.checkpoint():
             self.discard_tables()
 
@@ -360,9 +364,9 @@ class ExactlyOnce(Checkpointer):
     def checkpoint(self) -> bool:
         return self._commit_or_abort(rewind=True)
 
-    def revoke(self) -> None:
-        # The partitions are leaving: their next owner processes what an abort drops, no rewind here.
-        self._commit_or_abort(rewind=False)
+    def revoke(self, *, keeping: bool = False) -> None:
+        # The partitions leaving: their next owner processes what an abort drops. Those staying are rewound.
+        self._commit_or_abort(rewind=keeping)
 
     def _commit_or_abort(self, *, rewind: bool) -> bool:
         started = time.monotonic()

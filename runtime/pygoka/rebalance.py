@@ -30,6 +30,10 @@ class Assignment:
                  hot_standby: bool) -> None:
         self.table_topic = graph.table_topic() if graph.persist is not None else None
         self.join_topics = [join.table for join in graph.joins]
+        self.consumed = graph.consumed_topics()
+        #: owned are the consumed topic partitions the group gave this instance (incremental rebalancing adds
+        #: and revokes them piecewise; a partition number is active only while every topic's one is owned).
+        self.owned: set[tuple[str, int]] = set()
         self.storage = storage
         self.reader = reader
         self.hot_standby = hot_standby
@@ -73,6 +77,20 @@ class Assignment:
     def subscribed(self) -> None:
         """subscribed starts counting unassigned_seconds: the instance asked the group for partitions."""
         self._unassigned_since = time.monotonic()
+
+    def own(self, partitions: Iterable[tuple[str, int]]) -> list[int]:
+        """own adds topic partitions the group gave; it returns the numbers now owned for every consumed topic
+        and not active yet (co-partitioning: a number's partitions are processed by one instance only)."""
+        added = set(partitions) - self.owned
+        self.owned |= added
+        return sorted(number for number in {partition for _, partition in added}
+                      if number not in self.runs and all((topic, number) in self.owned for topic in self.consumed))
+
+    def disown(self, partitions: Iterable[tuple[str, int]]) -> list[int]:
+        """disown removes topic partitions the group took back; it returns the active numbers among them."""
+        removed = set(partitions)
+        self.owned -= removed
+        return sorted({number for _, number in removed if number in self.runs})
 
     def assign(self, numbers: Iterable[int]) -> list[int]:
         """assign starts a run per partition number not active yet; it returns the numbers to pause.

@@ -31,7 +31,7 @@ from pygoka.errors import (
     StorageError,
 )
 from pygoka.graph import GroupGraph
-from pygoka.kafka.config import group_consumer_config, reader_config
+from pygoka.kafka.config import group_consumer_config, incremental, reader_config
 from pygoka.kafka.take import take
 from pygoka.options import NilHandling, ProcessorOptions
 from pygoka.partition import PartitionRun
@@ -86,6 +86,8 @@ class GroupRunner(ContextHost):
         self._end_offsets: dict[tuple[str, int], int] = {}
         self._end_offsets_due = 0.0
         self.consumer: Any = None
+        #: incremental tells whether the group rebalances incrementally (group.protocol=consumer, KIP-848).
+        self.incremental = False
         #: watermarks is a client of its own for the table topics' end offsets (see Checkpointer._store_tables):
         #: on the group consumer's connection such a request waits behind a fetch's long poll.
         self.watermarks: Any = None
@@ -165,6 +167,7 @@ class GroupRunner(ContextHost):
         if options.recover_ahead:
             self._wait(self.assignment.tables_recovered)
         consumer_conf = group_consumer_config(self.brokers, self.group, options.consumer_config)
+        self.incremental = incremental(consumer_conf)
         if options.group_instance_id:
             consumer_conf["group.instance.id"] = options.group_instance_id
         consumer_conf.setdefault("error_cb", self._on_client_error)
@@ -219,12 +222,26 @@ class GroupRunner(ContextHost):
     # -- rebalancing -----------------------------------------------------------------------------
 
     def _on_assign(self, consumer: Any, partitions: list[TopicPartition]) -> None:
-        numbers = sorted({tp.partition for tp in partitions})
-        log.info("group %s: assigned partitions %s", self.group, numbers)
-        consumer.assign(partitions)
+        log.info("group %s: assigned partitions %s", self.group, sorted({tp.partition for tp in partitions}))
+        if not self.incremental:
+            consumer.assign(partitions)
+            paused = set(self.assignment.assign(sorted({tp.partition for tp in partitions})))
+            if paused:
+                consumer.pause([tp for tp in partitions if tp.partition in paused])
+            self.assignment.release_unowned()
+            return
+        # Incremental (group.protocol=consumer): partitions arrive in addition to those kept. A number whose
+        # partitions of other consumed topics are not here yet waits, paused, for them.
+        consumer.incremental_assign(partitions)
+        numbers = self.assignment.own((tp.topic, tp.partition) for tp in partitions)
         paused = set(self.assignment.assign(numbers))
-        if paused:
-            consumer.pause([tp for tp in partitions if tp.partition in paused])
+        waiting = [tp for tp in partitions if tp.partition not in self.runs or tp.partition in paused]
+        if waiting:
+            consumer.pause(waiting)
+        started = [TopicPartition(topic, number) for number in numbers if number not in paused
+                   for topic in self.consumed]
+        if started:
+            consumer.resume(started)
         self.assignment.release_unowned()
 
     def _handle_events(self) -> None:
@@ -238,15 +255,29 @@ class GroupRunner(ContextHost):
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         log.info("group %s: revoked partitions %s", self.group, sorted({tp.partition for tp in partitions}))
+        leaving = self.assignment.disown((tp.topic, tp.partition) for tp in partitions) if self.incremental \
+            else list(self.runs)
         if not self._failed:
-            self.checkpointer.revoke()
+            self.checkpointer.revoke(keeping=len(leaving) < len(self.runs))
             committed = {f"{topic}/{run.partition}": offset for run in self.runs.values()
                          for topic, offset in sorted(run.committed.items())}
             log.info("group %s: committed when giving partitions up: %s", self.group, committed or "nothing")
-        self._deactivate()
+        if not self.incremental:
+            self._deactivate()
+            return
+        self.assignment.deactivate(leaving)
+        self.visits.abort("interrupted by a rebalance")
+        consumer.incremental_unassign(partitions)
+        # Partitions of other topics of a number given up stay idle until the group takes them too.
+        idle = [TopicPartition(topic, number) for topic, number in self.assignment.owned if number in leaving]
+        if idle:
+            consumer.pause(idle)
+        self.assignment.release_unowned()
 
     def _on_lost(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         log.warning("group %s: lost partitions %s", self.group, sorted({tp.partition for tp in partitions}))
+        # The group lost this instance (all its partitions, with either protocol): it rejoins from scratch.
+        self.assignment.disown(list(self.assignment.owned))
         if self._failed:
             # Stopping anyway (the consumer closes after a failure): only drop what was not stored.
             self.checkpointer.discard_tables()

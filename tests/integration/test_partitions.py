@@ -130,18 +130,29 @@ def procs(brokers: str, tmp_path: Path) -> Iterator[Callable[..., Proc]]:
 # -- several instances, each in its own process ---------------------------------------------------
 
 
+#: PROTOCOLS are the consumer group protocols: classic (eager range, the default) and Kafka 4's (KIP-848,
+#: incremental, the broker's range assignor), whose settings are the broker's (no session.timeout.ms).
+PROTOCOLS: dict[str, dict[str, Any]] = {
+    "classic": {}, "consumer": {"consumer_config": {"group.protocol": "consumer"}},
+    # A partial revoke commits the transaction of partitions that stay active too.
+    "consumer-exactly-once": {"consumer_config": {"group.protocol": "consumer"}, "guarantee": "exactly_once"},
+}
+
+
+@pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
 def test_b18_partitions_move_between_instances_with_their_state(
-        brokers: str, names: Names, procs: Callable[..., Proc]) -> None:
+        brokers: str, names: Names, procs: Callable[..., Proc], protocol: str) -> None:
     """B18: 20 partitions on one instance, 10/10 on two, 20 again on the survivor with the other's state."""
     clicks, group = names("clicks"), names("b18")
     manager(brokers).ensure_stream(clicks, 20)
     keys = keys_covering(20, 2)
-    a = procs("a", group=group, inputs=[clicks], keys=keys)
+    options = PROTOCOLS[protocol]
+    a = procs("a", group=group, inputs=[clicks], keys=keys, options=options)
     a.wait(lambda s: s["recovered"] and len(s["active"]) == 20, message="a owning all 20 partitions")
     emit_all(brokers, clicks, [(k, "click") for k in keys])
     a.wait(lambda s: all(s["values"].get(k) == 1 for k in keys), message="counts 1 on a")
 
-    b = procs("b", group=group, inputs=[clicks], keys=keys)
+    b = procs("b", group=group, inputs=[clicks], keys=keys, options=options)
     wait_until(lambda: split_complete([a, b], 20, 10), timeout=90, message="a 10/b 10 split")
     # b never processed anything: its counts come from the group table topic.
     b_keys = [k for k in keys if owner(k, 20) in b.active()]
@@ -162,8 +173,9 @@ def test_b18_partitions_move_between_instances_with_their_state(
     assert a.stop() == 0
 
 
+@pytest.mark.parametrize("protocol", sorted(PROTOCOLS))
 def test_b23_instances_own_the_same_partition_numbers_of_every_topic(
-        brokers: str, names: Names, procs: Callable[..., Proc]) -> None:
+        brokers: str, names: Names, procs: Callable[..., Proc], protocol: str) -> None:
     """B23: 3 instances over 6 partitions own the same numbers of both inputs, the join and the group table."""
     first, second, joined, group = names("first"), names("second"), names("joined"), names("b23")
     topics = manager(brokers)
@@ -172,7 +184,8 @@ def test_b23_instances_own_the_same_partition_numbers_of_every_topic(
     topics.ensure_table(joined, 6)
     keys = keys_covering(6, 2)
     emit_all(brokers, joined, [(k, f"j-{k}") for k in keys])
-    instances = [procs(name, group=group, inputs=[first, second], join=joined, keys=keys) for name in "abc"]
+    instances = [procs(name, group=group, inputs=[first, second], join=joined, keys=keys,
+                       options=PROTOCOLS[protocol]) for name in "abc"]
     wait_until(lambda: split_complete(instances, 6, 2), timeout=120, message="a 2/2/2 split")
 
     emit_all(brokers, first, [(k, "x") for k in keys])

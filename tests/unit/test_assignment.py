@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
-from pygoka import Input, Join, Persist, codec, define_group
+from pygoka import Input, Inputs, Join, Persist, codec, define_group
 from pygoka.rebalance import Assignment
 from pygoka.storage import MemoryStorage
 from pygoka.table import PartitionState, PartitionTable
@@ -141,3 +141,17 @@ def test_unassigned_seconds_count_from_subscribing_and_from_giving_all_partition
     now[0] = 115.0
     a.assign([1])
     assert a.unassigned_seconds == 7.0
+
+
+def test_a_partition_number_is_active_only_while_every_consumed_topic_of_it_is_owned() -> None:
+    graph = define_group("g", Inputs(["a", "b"], codec.String(), lambda ctx, msg: None), Persist(codec.Int64()))
+    a = Assignment(graph, lambda topic, partition: MemoryStorage(), FakeReader(), hot_standby=False)  # type: ignore[arg-type]
+    assert a.own([("a", 0), ("a", 1), ("b", 1)]) == [1]  # b/0 not here yet: 0 waits
+    a.assign([1])
+    assert a.own([("b", 0)]) == [0]
+    a.assign([0])
+    assert a.own([("a", 0)]) == []  # owned already
+    assert a.disown([("a", 1)]) == [1]  # one topic's partition of 1 taken back: 1 stops
+    a.deactivate([1])
+    assert a.disown([("b", 1)]) == []
+    assert a.owned == {("a", 0), ("b", 0)}

@@ -394,6 +394,17 @@ def test_revoke_aborts_without_rewinding_what_leaves_anyway() -> None:
     assert host.table.dirty_count() == 0 and host.run.committed == {}
 
 
+def test_an_incremental_revoke_that_aborts_rewinds_the_partitions_that_stay() -> None:
+    host = FakeHost()
+    cp = checkpointer(host, "exactly_once")
+    host.process(0, 2)
+    host.producer.fail("commit_transaction", kafka_error(KafkaError.REBALANCE_IN_PROGRESS, abort=True))
+    cp.revoke(keeping=True)
+    # Processed again from where consumption started: the aborted transaction held offsets 0..2.
+    assert host.consumer.seeks == [("in", 0, 0)]
+    assert host.table.dirty_count() == 0 and host.run.committed == {}
+
+
 def test_a_transient_delivery_failure_aborts_and_a_permanent_one_stops() -> None:
     host = FakeHost()
     cp = checkpointer(host, "exactly_once")

@@ -9,7 +9,8 @@
 
 count and join run until SIGTERM, then print "STATS rebalances=N unassigned_s=S recovery_s=S" (Processor's
 rebalances, unassigned_seconds and recovery_seconds) and stop. Every mode prints "RUNNING" once recovered.
-$PYGOKA_GUARANTEE (at_least_once or exactly_once) is the processors' guarantee.
+$PYGOKA_GUARANTEE (at_least_once or exactly_once) is the processors' guarantee, $PYGOKA_GROUP_PROTOCOL (classic
+or consumer) their consumer group protocol.
 """
 
 from __future__ import annotations
@@ -71,8 +72,10 @@ def main() -> None:
                              Persist(codec.Int64()))
     else:
         raise SystemExit(f"unknown mode {mode}")
+    protocol = os.environ.get("PYGOKA_GROUP_PROTOCOL", "classic")
     processor = Processor(brokers, graph, state_dir=state_dir, recover_ahead=mode == "recover",
-                          guarantee=os.environ.get("PYGOKA_GUARANTEE", "at_least_once"))
+                          guarantee=os.environ.get("PYGOKA_GUARANTEE", "at_least_once"),
+                          consumer_config={} if protocol == "classic" else {"group.protocol": protocol})
     if mode == "recover":
         runner = threading.Thread(target=processor.run, daemon=True)
         runner.start()

@@ -7,6 +7,8 @@ from typing import Any
 
 from pygoka.partitioner import LIBRDKAFKA_PARTITIONER
 
+#: CONSUMER_PROTOCOL is the group.protocol of Kafka 4's consumer groups (KIP-848): incremental, broker-assigned.
+CONSUMER_PROTOCOL = "consumer"
 #: Config is a librdkafka configuration dictionary.
 Config = dict[str, Any]
 
@@ -73,8 +75,19 @@ def group_consumer_config(brokers: str, group: str, overrides: Mapping[str, Any]
         # instance that joins or leaves stops the others' processing for up to 3 s longer.
         "heartbeat.interval.ms": 500,
     }
+    if (overrides or {}).get("group.protocol") == CONSUMER_PROTOCOL:
+        # Kafka 4's protocol has the broker assign and time sessions: the classic protocol's settings are
+        # refused. Its range assignor keeps co-partitioning: one member gets a number's partitions of all topics.
+        for classic in ("partition.assignment.strategy", "heartbeat.interval.ms"):
+            del config[classic]
+        config["group.remote.assignor"] = "range"
     config.update(overrides or {})
     return config
+
+
+def incremental(config: Mapping[str, Any]) -> bool:
+    """incremental tells whether a group consumer's configuration rebalances incrementally (KIP-848)."""
+    return config.get("group.protocol") == CONSUMER_PROTOCOL
 
 
 def reader_config(brokers: str, name: str, overrides: Mapping[str, Any] | None = None) -> Config:
