@@ -1,12 +1,14 @@
 # pygoka operator image (kopf). Build: docker build -f docker/operator.Dockerfile -t pygoka-operator .
-FROM python:3.11-slim AS build
+# BASE: any image laid out as python:3.11-slim (scripts/images.sh passes one built from Debian packages).
+ARG BASE=python:3.11-slim
+FROM ${BASE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY runtime/ runtime/
 COPY operator/ operator/
 RUN pip install --no-cache-dir --prefix=/install ".[operator]"
 
-FROM python:3.11-slim
+FROM ${BASE}
 COPY --from=build /install /usr/local
 RUN groupadd --gid 10001 pygoka && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin pygoka
 # Read-only root filesystem friendly: the chart mounts an emptyDir at /tmp.

@@ -3,14 +3,16 @@
 #   COPY clicks/ /app/clicks/
 # and reference the GroupGraph as `clicks.app:graph` in a ProcessorGroup (PYTHONPATH includes /app).
 # Build: docker build -f docker/runtime.Dockerfile -t pygoka-runtime .
-FROM python:3.11-slim AS build
+# BASE: any image laid out as python:3.11-slim (scripts/images.sh passes one built from Debian packages).
+ARG BASE=python:3.11-slim
+FROM ${BASE} AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY runtime/ runtime/
 COPY operator/ operator/
 RUN pip install --no-cache-dir --prefix=/install .
 
-FROM python:3.11-slim
+FROM ${BASE}
 COPY --from=build /install /usr/local
 # A fixed non-root uid: the operator's pods run as 10001 with fsGroup 10001 so the state volume is writable.
 RUN groupadd --gid 10001 pygoka && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin pygoka \

@@ -1,18 +1,24 @@
 #!/usr/bin/env bash
-# Build, start and stop a real local Kubernetes control plane (etcd,
-# kube-apiserver, kube-controller-manager) without Docker, for the operator's
-# tests. The binaries are built from the Go module proxy and cached by version.
+# Build, start and stop a real one-node Kubernetes cluster without Docker: etcd, kube-apiserver,
+# kube-controller-manager, kube-scheduler, and a node (containerd + runc + CNI bridge, kubelet, kube-proxy)
+# in a network namespace of its own, with CoreDNS and local-path-provisioner. The binaries are built from
+# the Go module proxy and cached by version; containerd, runc and the CNI plugins are Debian's.
 # See docs/local-kubernetes.md.
 #
-#   scripts/k8s.sh install   build kube-apiserver, kube-controller-manager, kubectl, etcd, helm (cached)
-#   scripts/k8s.sh start     install if needed, make certs + kubeconfig, start the three processes,
-#                            wait for /readyz and the default service account
-#   scripts/k8s.sh stop      SIGTERM (SIGKILL after PYGOKA_K8S_STOP_TIMEOUT s); fine if not running
+#   scripts/k8s.sh install   build the binaries (cached), install the Debian packages
+#   scripts/k8s.sh start     install if needed, make certs + kubeconfigs, start everything, wait for /readyz,
+#                            the default service account, a Ready node and cluster DNS
+#   scripts/k8s.sh stop      SIGTERM (SIGKILL after PYGOKA_K8S_STOP_TIMEOUT s), then remove the pods,
+#                            mounts, network namespace, interfaces and cgroups; fine if not running
+#   scripts/k8s.sh host-service NAMESPACE NAME PORT [HOST_PORT]
+#                            a selector-less Service NAME:PORT whose endpoint is HOST_PORT (default PORT) on
+#                            this machine's address on the pod network (how pods reach the local Kafka)
 #   scripts/k8s.sh restart-apiserver [SECONDS]
 #                            stop kube-apiserver only, stay down SECONDS (default 0), start it again on the same
 #                            etcd data and certificates, wait for /readyz (clients' tokens stay valid)
 #   scripts/k8s.sh status    pids, RSS, ports (exit 3 if the API server is not running)
-#   scripts/k8s.sh env       print export lines (KUBECONFIG, PATH with the cached binaries)
+#   scripts/k8s.sh env       print export lines (KUBECONFIG, PATH with the cached binaries,
+#                            PYGOKA_K8S_HOST_IP, CONTAINER_RUNTIME_ENDPOINT for crictl, CONTAINERD_ADDRESS for ctr)
 #   scripts/k8s.sh logs [N]  last N (default 50) lines of each process log
 #
 # Environment:
@@ -21,6 +27,7 @@
 #   PYGOKA_K8S_API_PORT      kube-apiserver secure port (default 6443)
 #   PYGOKA_ETCD_PORT         etcd client port (default 2379)
 #   PYGOKA_ETCD_PEER_PORT    etcd peer port (default 2380)
+#   PYGOKA_K8S_NODE=0        control plane only, on 127.0.0.1: no node, no pod ever runs (default 1)
 #   PYGOKA_K8S_KEEP_DATA=1   start on the existing etcd data and certificates (default: fresh)
 #   PYGOKA_K8S_START_TIMEOUT seconds to wait for readiness (default 120)
 #   PYGOKA_K8S_STOP_TIMEOUT  seconds between SIGTERM and SIGKILL (default 15)
@@ -62,8 +69,21 @@ START_TIMEOUT="${PYGOKA_K8S_START_TIMEOUT:-120}"
 STOP_TIMEOUT="${PYGOKA_K8S_STOP_TIMEOUT:-15}"
 GO="${GO:-go}"
 
-# Stop order: dependants first.
-PROCESSES=(kube-controller-manager kube-apiserver etcd)
+NODE_ENABLED="${PYGOKA_K8S_NODE:-1}"
+[[ "$NODE_ENABLED" == 0 || "$NODE_ENABLED" == 1 ]] || { echo "k8s.sh: PYGOKA_K8S_NODE must be 0 or 1, not '$NODE_ENABLED'" >&2; exit 2; }
+CONTROL_PLANE=(kube-controller-manager kube-apiserver etcd)
+NODE_PROCESSES=(local-path-provisioner coredns kube-proxy kubelet containerd kube-scheduler)
+# Watched while waiting for readiness, dependants first.
+PROCESSES=("${CONTROL_PLANE[@]}")
+[[ "$NODE_ENABLED" == 1 ]] && PROCESSES=("${NODE_PROCESSES[@]}" "${CONTROL_PLANE[@]}")
+
+source "$SCRIPT_DIR/k8s/node.sh"
+# The API server listens on 127.0.0.1, or with a node on the host's address on the pod network.
+API_HOST=127.0.0.1
+if NODE_INDEX=$(node_index) && [[ -n "$NODE_INDEX" ]]; then
+    node_vars "$NODE_INDEX"
+    API_HOST="$HOST_IP"
+fi
 
 log() { printf 'k8s.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -158,16 +178,21 @@ install_unlocked() {
     build_kube_binary kube-controller-manager
     build_kube_binary kubectl
     build_helm
+    [[ "$NODE_ENABLED" == 0 ]] || install_node
 }
 
 cmd_install() {
     with_lock "$CACHE_DIR/k8s-$K8S_VERSION/.install.lock" install_unlocked
-    [[ "${1:-}" == quiet ]] || log "binaries in $BIN_DIR: kube-apiserver/kube-controller-manager/kubectl v$K8S_VERSION, etcd v$ETCD_VERSION, helm $HELM_VERSION"
+    [[ "${1:-}" == quiet ]] || log "binaries in $BIN_DIR: Kubernetes v$K8S_VERSION, etcd v$ETCD_VERSION, helm $HELM_VERSION$(
+        [[ "$NODE_ENABLED" == 0 ]] || printf ', crictl %s, CoreDNS %s, local-path-provisioner %s' \
+            "$CRICTL_VERSION" "$COREDNS_VERSION" "$LOCAL_PATH_VERSION")"
 }
 
 # ---------------------------------------------------------------- processes
 
 pid_file() { printf '%s/%s.pid' "$RUN_DIR" "$1"; }
+# exe_of NAME: the executable of process NAME (Debian's containerd, the rest built here).
+exe_of() { if [[ "$1" == containerd ]]; then printf /usr/bin/containerd; else printf '%s/%s' "$BIN_DIR" "$1"; fi; }
 log_file() { printf '%s/%s.log' "$RUN_DIR" "$1"; }
 
 # process_pid NAME: the pid of our NAME process, if it is alive (the pid file
@@ -179,7 +204,9 @@ process_pid() {
     pid=$(cat "$file" 2>/dev/null) || return 1
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || return 1
-    [[ "$exe" == "$BIN_DIR/$1" || "$exe" == "$BIN_DIR/$1 (deleted)" ]] || return 1
+    [[ "$exe" == "$(exe_of "$1")" || "$exe" == "$(exe_of "$1") (deleted)" ]] || return 1
+    # A zombie is gone for every purpose here.
+    [[ "$(awk '/^State:/ {print $2}' "/proc/$pid/status" 2>/dev/null)" != Z ]] || return 1
     printf '%s' "$pid"
 }
 
@@ -191,7 +218,7 @@ launch() {
     # setsid: the processes outlive this script and a Ctrl-C in the caller's
     # terminal; stop is the only way down. 9>&-: they must not inherit the
     # flock of with_lock, or every later start/stop would wait for them.
-    setsid "$BIN_DIR/$name" "$@" >"$(log_file "$name")" 2>&1 </dev/null 9>&- &
+    setsid "$(exe_of "$name")" "$@" >"$(log_file "$name")" 2>&1 </dev/null 9>&- &
     printf '%s\n' "$!" >"$(pid_file "$name")"
 }
 
@@ -220,9 +247,12 @@ make_pki() {
         -out "$PKI_DIR/ca.crt" 2>/dev/null
     local client="basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n"
     gen_cert apiserver "/CN=kube-apiserver" \
-        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
+        "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=IP:$API_HOST,IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local\n"
     gen_cert admin "/O=system:masters/CN=pygoka-admin" "$client"
     gen_cert kube-controller-manager "/CN=system:kube-controller-manager" "$client"
+    # The API server's identity towards kubelets (logs, exec, port-forward).
+    gen_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "$client"
+    [[ "$NODE_ENABLED" == 0 ]] || node_certs
     # Service-account token signing key pair.
     openssl ecparam -genkey -name prime256v1 -noout -out "$PKI_DIR/sa.key" 2>/dev/null
     openssl ec -in "$PKI_DIR/sa.key" -pubout -out "$PKI_DIR/sa.pub" 2>/dev/null
@@ -232,7 +262,7 @@ make_pki() {
 write_kubeconfig() {
     local file="$1" cert="$2" user="$3" k=("$BIN_DIR/kubectl" --kubeconfig "$1")
     rm -f "$file"
-    "${k[@]}" config set-cluster local --server "https://127.0.0.1:$API_PORT" \
+    "${k[@]}" config set-cluster local --server "https://$API_HOST:$API_PORT" \
         --certificate-authority "$PKI_DIR/ca.crt" --embed-certs=true >/dev/null
     "${k[@]}" config set-credentials "$user" --client-certificate "$PKI_DIR/$cert.crt" \
         --client-key "$PKI_DIR/$cert.key" --embed-certs=true >/dev/null
@@ -254,12 +284,15 @@ start_etcd() {
 
 start_apiserver() {
     launch kube-apiserver --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
-        --secure-port "$API_PORT" --bind-address 127.0.0.1 --advertise-address 127.0.0.1 \
+        --secure-port "$API_PORT" --bind-address "$API_HOST" --advertise-address "$API_HOST" \
         --tls-cert-file "$PKI_DIR/apiserver.crt" --tls-private-key-file "$PKI_DIR/apiserver.key" \
         --client-ca-file "$PKI_DIR/ca.crt" \
         --service-account-issuer https://kubernetes.default.svc.cluster.local \
         --service-account-key-file "$PKI_DIR/sa.pub" --service-account-signing-key-file "$PKI_DIR/sa.key" \
-        --service-cluster-ip-range 10.0.0.0/24 --authorization-mode RBAC --allow-privileged=true \
+        --service-cluster-ip-range 10.0.0.0/24 --authorization-mode Node,RBAC --allow-privileged=true \
+        --kubelet-client-certificate "$PKI_DIR/apiserver-kubelet-client.crt" \
+        --kubelet-client-key "$PKI_DIR/apiserver-kubelet-client.key" \
+        --kubelet-certificate-authority "$PKI_DIR/ca.crt" --kubelet-preferred-address-types InternalIP \
         --profiling=false --v=1
 }
 
@@ -274,7 +307,7 @@ start_controller_manager() {
 
 print_logs() {
     local n="${1:-50}" name file
-    for name in etcd kube-apiserver kube-controller-manager; do
+    for name in etcd kube-apiserver kube-controller-manager "${NODE_PROCESSES[@]}"; do
         file=$(log_file "$name")
         [[ -f "$file" ]] || continue
         printf -- '----- %s (last %s lines) -----\n' "$file" "$n" >&2
@@ -316,6 +349,15 @@ start_unlocked() {
     local started
     started=$(now)
     mkdir -p "$RUN_DIR"
+    # A failed start leaves nothing running behind it.
+    trap 'stop_unlocked quiet' EXIT
+    if [[ "$NODE_ENABLED" == 1 ]]; then
+        claim_node_index
+        node_vars "$(node_index)"
+        API_HOST="$HOST_IP"
+        save_sysctls
+        setup_node_network
+    fi
     if [[ "${PYGOKA_K8S_KEEP_DATA:-0}" != 1 || ! -f "$PKI_DIR/ca.crt" ]]; then
         rm -rf "$ETCD_DATA"
         make_pki
@@ -326,12 +368,19 @@ start_unlocked() {
     start_etcd
     wait_for "etcd on 127.0.0.1:$ETCD_PORT" etcd_healthy
     start_apiserver
-    wait_for "kube-apiserver /readyz on 127.0.0.1:$API_PORT" api_ready
+    wait_for "kube-apiserver /readyz on $API_HOST:$API_PORT" api_ready
     start_controller_manager
     # The service account controller in kube-controller-manager creates it;
     # pods cannot be created before it exists.
     wait_for "the default service account" kubectl_admin get serviceaccount default -n default
-    log "control plane v$K8S_VERSION up in $(elapsed_since "$started") s: API https://127.0.0.1:$API_PORT"
+    if [[ "$NODE_ENABLED" == 1 ]]; then
+        node_kubeconfigs
+        start_node
+        log "cluster v$K8S_VERSION up in $(elapsed_since "$started") s: API https://$API_HOST:$API_PORT, node $NODE_NAME Ready ($NODE_IP, pods $POD_CIDR, DNS $HOST_IP)"
+    else
+        log "control plane v$K8S_VERSION up in $(elapsed_since "$started") s: API https://$API_HOST:$API_PORT"
+    fi
+    trap - EXIT
     log "KUBECONFIG=$KUBECONFIG_FILE"
 }
 
@@ -343,16 +392,24 @@ run_pids() {
         etcd) marker="$ETCD_DATA" ;;
         kube-apiserver) marker="$PKI_DIR/apiserver.crt" ;;
         kube-controller-manager) marker="$KCM_KUBECONFIG" ;;
+        kube-scheduler | kubelet | coredns | local-path) marker="$RUN_DIR/$name.kubeconfig" ;;
+        local-path-provisioner) marker="$RUN_DIR/local-path.kubeconfig" ;;
+        kube-proxy) marker="$NODE_DIR/kube-proxy.yaml" ;;
+        containerd) marker="$NODE_DIR/containerd.toml" ;;
         *) return 0 ;;
     esac
-    for proc in /proc/[0-9]*; do
-        exe=$(readlink "$proc/exe" 2>/dev/null) || continue
-        [[ "$exe" == "$BIN_DIR/$name" || "$exe" == "$BIN_DIR/$name (deleted)" ]] || continue
-        if [[ " $(tr '\0' ' ' <"$proc/cmdline" 2>/dev/null) " == *" $marker "* ]]; then
-            printf '%s\n' "${proc#/proc/}"
+    # pgrep narrows the search to command lines naming the marker; the executable confirms each.
+    for proc in $(pgrep -f -- "$(printf '%s' "$marker" | sed 's/[][\.*^$+?(){}|]/\\&/g')" || true); do
+        exe=$(readlink "/proc/$proc/exe" 2>/dev/null) || continue
+        [[ "$exe" == "$(exe_of "$name")" || "$exe" == "$(exe_of "$name") (deleted)" ]] || continue
+        if [[ " $(tr '\0' ' ' <"/proc/$proc/cmdline" 2>/dev/null) " == *" $marker "* ]]; then
+            printf '%s\n' "$proc"
         fi
     done
 }
+
+# alive PID: the process exists and is not a zombie (this machine's PID 1 may be slow to reap the daemons).
+alive() { kill -0 "$1" 2>/dev/null && [[ "$(awk '/^State:/ {print $2}' "/proc/$1/status" 2>/dev/null)" != Z ]]; }
 
 # stop_process NAME: SIGTERM, SIGKILL after STOP_TIMEOUT, remove the pid file.
 stop_process() {
@@ -362,11 +419,11 @@ stop_process() {
         kill -TERM "$pid" 2>/dev/null || true
     done
     for pid in $pids; do
-        while kill -0 "$pid" 2>/dev/null && ((waited < STOP_TIMEOUT * 10)); do
+        while alive "$pid" && ((waited < STOP_TIMEOUT * 10)); do
             sleep 0.1
             waited=$((waited + 1))
         done
-        if kill -0 "$pid" 2>/dev/null; then
+        if alive "$pid"; then
             log "$name (pid $pid) ignored SIGTERM for ${STOP_TIMEOUT}s: SIGKILL"
             kill -KILL "$pid" 2>/dev/null || true
         fi
@@ -377,9 +434,12 @@ stop_process() {
 
 stop_unlocked() {
     local name
-    for name in "${PROCESSES[@]}"; do
+    [[ -f "$RUN_DIR/node-index" ]] && stop_node "${1:-}"
+    for name in "${CONTROL_PLANE[@]}"; do
         stop_process "$name" "${1:-}"
     done
+    [[ -f "$RUN_DIR/node-index" ]] && clean_node
+    return 0
 }
 
 restart_apiserver_unlocked() {
@@ -390,14 +450,14 @@ restart_apiserver_unlocked() {
     stop_process kube-apiserver
     sleep "$down"
     start_apiserver
-    wait_for "kube-apiserver /readyz on 127.0.0.1:$API_PORT" api_ready
-    log "kube-apiserver restarted in $(elapsed_since "$started") s (down ${down} s): API https://127.0.0.1:$API_PORT"
+    wait_for "kube-apiserver /readyz on $API_HOST:$API_PORT" api_ready
+    log "kube-apiserver restarted in $(elapsed_since "$started") s (down ${down} s): API https://$API_HOST:$API_PORT"
 }
 
 cmd_status() {
     local name pid rc=0
     printf 'kubernetes v%s, etcd v%s, helm %s; binaries in %s\n' "$K8S_VERSION" "$ETCD_VERSION" "$HELM_VERSION" "$BIN_DIR"
-    for name in etcd kube-apiserver kube-controller-manager; do
+    for name in etcd kube-apiserver kube-controller-manager "${NODE_PROCESSES[@]}"; do
         if pid=$(process_pid "$name"); then
             printf '%-24s running  pid %-8s RSS %s\n' "$name" "$pid" "$(rss_of "$pid")"
         else
@@ -405,7 +465,9 @@ cmd_status() {
             [[ "$name" == kube-apiserver ]] && rc=3
         fi
     done
-    printf 'API https://127.0.0.1:%s, etcd http://127.0.0.1:%s\n' "$API_PORT" "$ETCD_PORT"
+    printf 'API https://%s:%s, etcd http://127.0.0.1:%s\n' "$API_HOST" "$API_PORT" "$ETCD_PORT"
+    [[ -z "${NODE_INDEX:-}" ]] || printf 'node %s: netns %s, node IP %s, pods %s, DNS %s\n' \
+        "$NODE_NAME" "$NETNS" "$NODE_IP" "$POD_CIDR" "$HOST_IP"
     cmd_env
     return "$rc"
 }
@@ -413,6 +475,34 @@ cmd_status() {
 cmd_env() {
     printf 'export KUBECONFIG=%q\n' "$KUBECONFIG_FILE"
     printf 'export PATH=%q:"$PATH"\n' "$BIN_DIR"
+    [[ -n "${NODE_INDEX:-}" ]] || return 0
+    printf 'export PYGOKA_K8S_HOST_IP=%q\n' "$HOST_IP"
+    printf 'export CONTAINER_RUNTIME_ENDPOINT=%q\n' "unix://$CONTAINERD_SOCK"
+    printf 'export CONTAINERD_ADDRESS=%q CONTAINERD_NAMESPACE=k8s.io\n' "$CONTAINERD_SOCK"
+}
+
+cmd_host_service() {
+    local namespace="${1:-}" name="${2:-}" port="${3:-}" host_port="${4:-${3:-}}"
+    [[ -n "$namespace" && -n "$name" && "$port" =~ ^[0-9]+$ && "$host_port" =~ ^[0-9]+$ ]] ||
+        die "usage: k8s.sh host-service NAMESPACE NAME PORT [HOST_PORT]"
+    [[ -n "${NODE_INDEX:-}" ]] || die "host-service: no node is running from $RUN_DIR (scripts/k8s.sh start)"
+    kubectl_admin apply -n "$namespace" -f - >/dev/null <<EOF
+apiVersion: v1
+kind: Service
+metadata: {name: $name}
+spec:
+  ports: [{port: $port, targetPort: $host_port, protocol: TCP}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: $name-host
+  labels: {kubernetes.io/service-name: $name, endpointslice.kubernetes.io/managed-by: pygoka-k8s-sh}
+addressType: IPv4
+endpoints: [{addresses: [$HOST_IP], conditions: {ready: true}}]
+ports: [{port: $host_port, protocol: TCP}]
+EOF
+    log "service $namespace/$name:$port -> $HOST_IP:$host_port"
 }
 
 main() {
@@ -425,6 +515,7 @@ main() {
         restart-apiserver) with_lock "$RUN_DIR.lock" restart_apiserver_unlocked "$@" ;;
         status) cmd_status ;;
         env) cmd_env ;;
+        host-service) cmd_host_service "$@" ;;
         logs) print_logs "${1:-50}" 2>&1 ;;
         *)
             sed -n '2,/^set -euo/p' "${BASH_SOURCE[0]}" | sed '$d; s/^# \{0,1\}//' >&2

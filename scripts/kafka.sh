@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Install, start and stop a real single-node KRaft Apache Kafka broker on
-# 127.0.0.1 for pygoka's tests, demo and benchmarks. See docs/local-kafka.md.
+# 127.0.0.1 (or PYGOKA_KAFKA_HOST) for pygoka's tests, demo and benchmarks. See docs/local-kafka.md.
 #
 #   scripts/kafka.sh install            resolve the broker's jars from Maven Central (cached)
 #   scripts/kafka.sh start              install if needed, start, wait until it answers
@@ -15,6 +15,8 @@
 #   PYGOKA_KAFKA_VERSION          Kafka version (default 4.4.0; must be 4.x)
 #   PYGOKA_CACHE                  cache dir (default ~/.cache/pygoka); jars in kafka-<version>/libs
 #   PYGOKA_RUN                    run dir (default <repo>/.run); broker files in <run>/kafka
+#   PYGOKA_KAFKA_HOST             PLAINTEXT listener address, advertised as is (default 127.0.0.1; the local
+#                                 Kubernetes node's PYGOKA_K8S_HOST_IP serves this machine and the pods)
 #   PYGOKA_KAFKA_PORT             PLAINTEXT listener port (default 9092)
 #   PYGOKA_KAFKA_CONTROLLER_PORT  KRaft controller port (default 9093)
 #   PYGOKA_KAFKA_KEEP_DATA=1      start on the existing data dir (default: a fresh one each start)
@@ -60,7 +62,7 @@ CLUSTER_ID_FILE="$RUN_DIR/cluster.id"
 
 PORT="${PYGOKA_KAFKA_PORT:-9092}"
 CONTROLLER_PORT="${PYGOKA_KAFKA_CONTROLLER_PORT:-9093}"
-HOST=127.0.0.1
+HOST="${PYGOKA_KAFKA_HOST:-127.0.0.1}"
 HEAP="${PYGOKA_KAFKA_HEAP:-512m}"
 TOPIC_DEFAULTS="${PYGOKA_KAFKA_TOPIC_DEFAULTS:-stock}"
 SASL_SSL_PORT="${PYGOKA_KAFKA_SASL_SSL_PORT:-}"
@@ -240,7 +242,7 @@ new_cluster_id() {
 
 render_config() {
     mkdir -p "$RUN_DIR"
-    sed -e "s|@PORT@|$PORT|g" \
+    sed -e "s|@HOST@|$HOST|g" -e "s|@PORT@|$PORT|g" \
         -e "s|@CONTROLLER_PORT@|$CONTROLLER_PORT|g" \
         -e "s|@LOG_DIR@|$DATA_DIR|g" \
         "$TEMPLATE_DIR/server.properties.in" >"$PROPS_FILE.tmp"

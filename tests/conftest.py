@@ -21,8 +21,9 @@ from helpers import Names, Running, Start
 
 BROKERS = os.environ.get("PYGOKA_BROKERS", "127.0.0.1:9092")
 
-# operator_cluster: the `installed` and `operator` fixtures of the operator and end-to-end tests.
-pytest_plugins = ["operator_cluster"]
+# operator_cluster: the control plane's `installed` and `operator` fixtures of the operator tests; node_cluster: the
+# real node's `node` and `in_cluster` of the end-to-end tests.
+pytest_plugins = ["operator_cluster", "node_cluster"]
 
 
 @pytest.fixture(scope="session")

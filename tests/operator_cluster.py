@@ -78,8 +78,8 @@ def shared_cluster(config: pytest.Config, tmp_path_factory: pytest.TempPathFacto
         return _STARTED[0]
     run_dir = tmp_path_factory.mktemp("operator-k8s")
     env = dict(os.environ)
-    env.update(PYGOKA_RUN=str(run_dir), PYGOKA_K8S_API_PORT=str(free_port()), PYGOKA_ETCD_PORT=str(free_port()),
-               PYGOKA_ETCD_PEER_PORT=str(free_port()))
+    env.update(PYGOKA_RUN=str(run_dir), PYGOKA_K8S_NODE="0", PYGOKA_K8S_API_PORT=str(free_port()),
+               PYGOKA_ETCD_PORT=str(free_port()), PYGOKA_ETCD_PEER_PORT=str(free_port()))
 
     def stop() -> None:
         subprocess.run([str(K8S_SH), "stop"], env=env, capture_output=True, text=True, check=True)

@@ -24,10 +24,10 @@ KAFKA_IMAGE="${KAFKA_IMAGE:-apache/kafka:4.1.0}"
 CLICKS="${CLICKS:-30}"
 TIMEOUT="${TIMEOUT:-300s}"
 KEEP="${KEEP:-1}"
-TAG="e2e"
-RUNTIME_IMAGE="pygoka-runtime:${TAG}"
-OPERATOR_IMAGE="pygoka-operator:${TAG}"
-APP_IMAGE="click-count:${TAG}"
+# The images scripts/images.sh builds, under the chart's default names (BUILDER=docker: `docker build`).
+RUNTIME_IMAGE="$("$ROOT/scripts/images.sh" ref runtime)"
+OPERATOR_IMAGE="$("$ROOT/scripts/images.sh" ref operator)"
+APP_IMAGE="$("$ROOT/scripts/images.sh" ref click-count)"
 CONTEXT="kind-${CLUSTER}"
 PORT_FORWARD_PID=""
 
@@ -54,13 +54,7 @@ cleanup() {
 
 build_images() {
   log "building images"
-  docker build -f "$ROOT/docker/runtime.Dockerfile" -t "$RUNTIME_IMAGE" "$ROOT"
-  docker build -f "$ROOT/docker/operator.Dockerfile" -t "$OPERATOR_IMAGE" "$ROOT"
-  # The user's image: FROM the runtime image, with the example's graph module in /app.
-  docker build -t "$APP_IMAGE" -f - "$ROOT" <<DOCKERFILE
-FROM ${RUNTIME_IMAGE}
-COPY examples/k8s/click_count.py /app/
-DOCKERFILE
+  BUILDER=docker BASE_IMAGE=python:3.11-slim "$ROOT/scripts/images.sh" build runtime operator click-count
 }
 
 create_cluster() {
@@ -120,15 +114,14 @@ install_operator() {
   log "installing the operator with helm"
   helm --kube-context "$CONTEXT" upgrade --install pygoka-operator "$ROOT/charts/pygoka-operator" \
     --namespace pygoka-system --create-namespace \
-    --set image.repository=pygoka-operator --set image.tag="$TAG" --set image.pullPolicy=Never \
-    --set runtimeImage.repository=pygoka-runtime --set runtimeImage.tag="$TAG" \
+    --set image.pullPolicy=Never \
     --set kafka.bootstrapServers="kafka.${NAMESPACE}.svc:9092" --wait --timeout "$TIMEOUT"
 }
 
 apply_example() {
   log "applying examples/k8s/click-count.yaml (image $APP_IMAGE)"
   # kind has no registry: the example's image is the one loaded above; pods must not try to pull it.
-  sed -e "s|registry.example.com/click-count:0.1.0|${APP_IMAGE}|" \
+  sed -e "s|image: localhost/click-count:1|image: ${APP_IMAGE}|" \
       -e "s|bootstrapServers: kafka:9092|bootstrapServers: kafka.${NAMESPACE}.svc:9092|" \
       "$ROOT/examples/k8s/click-count.yaml" | kube apply -n "$NAMESPACE" -f -
   kube patch -n "$NAMESPACE" pg click-count --type merge \

@@ -140,6 +140,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     env = dict(os.environ)
     env.update(
         PYGOKA_RUN=str(run_dir),
+        PYGOKA_K8S_NODE="0",
         PYGOKA_K8S_API_PORT=str(free_port()),
         PYGOKA_ETCD_PORT=str(free_port()),
         PYGOKA_ETCD_PEER_PORT=str(free_port()),
