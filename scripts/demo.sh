@@ -1,127 +1,82 @@
 #!/usr/bin/env bash
-# The README's demo, from nothing: creates the virtualenv, starts the local Kafka broker (installing
-# it on first use; see docs/local-kafka.md), then runs examples/2-clicks end to end for a while:
-# an emitter of user clicks -> the click-count processor group with RocksDB state -> a view that
-# prints the counts every second and serves them over HTTP, queried once. Then it stops everything
-# it started. A broker already running on the port (e.g. from scripts/kafka.sh start) is used and
-# left running.
+# The README's demo, from nothing: pygoka on a real one-node Kubernetes cluster on this machine.
+# It builds what it needs (the cluster's binaries, the images; cached), starts the cluster and a Kafka
+# broker the pods reach as kafka:9092, installs the operator with `helm install charts/pygoka-operator`,
+# applies examples/k8s/click-count.yaml (a ProcessorGroup and a View), emits clicks, prints the counts
+# the View serves, scales the group from 2 to 4 pods, emits and checks again, then removes everything.
 #
-# Environment:
-#   PYGOKA_KAFKA_PORT     broker port (default 9092)
-#   PYGOKA_DEMO_SECONDS   how long the view serves (default 20)
-#   PYGOKA_DEMO_HTTP_PORT HTTP port of the view (default 0: any free port)
-#   PYGOKA_RUN            run dir (default <repo>/.run); the demo's state goes to <run>/demo
+#   scripts/demo.sh            the Kubernetes demo (about 2 minutes warm)
+#   scripts/demo.sh --keep     leave the cluster running at the end (stop: PYGOKA_RUN=.run/demo scripts/k8s.sh stop;
+#                              PYGOKA_RUN=.run/demo scripts/kafka.sh stop)
+#   scripts/demo.sh --runtime  the runtime-only demo without Kubernetes (scripts/lib/demo-runtime.sh)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[[ "${1:-}" == --runtime ]] && exec scripts/lib/demo-runtime.sh
+KEEP=0
+[[ "${1:-}" == --keep ]] && KEEP=1
 source scripts/lib/venv.sh
 
-export PYGOKA_KAFKA_PORT="${PYGOKA_KAFKA_PORT:-9092}"
-export PYGOKA_BROKERS="127.0.0.1:${PYGOKA_KAFKA_PORT}"
-SECONDS_TO_RUN="${PYGOKA_DEMO_SECONDS:-20}"
-HTTP_PORT="${PYGOKA_DEMO_HTTP_PORT:-0}"
-DEMO_DIR="${PYGOKA_RUN:-$PWD/.run}/demo"
-LOG="$DEMO_DIR/clicks.log"
-
+export PYGOKA_RUN="$PWD/.run/demo"
+NAMESPACE=pygoka-demo
+TRUTH="$PYGOKA_RUN/truth.json"
 say() { printf '\n== %s\n' "$*"; }
+free_port() { "$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-started_kafka=0
-example_pid=""
-tail_pid=""
 cleanup() {
     local code=$?
-    if [[ -n "$example_pid" ]] && kill -0 "$example_pid" 2>/dev/null; then
-        kill -TERM "$example_pid" 2>/dev/null || true
-        wait "$example_pid" 2>/dev/null || true
+    if [[ "$KEEP" == 1 && "$code" == 0 ]]; then
+        say "left running (--keep): eval \"\$(PYGOKA_RUN=$PYGOKA_RUN scripts/k8s.sh env)\"; kubectl get pg,views,pods -n $NAMESPACE"
+        exit 0
     fi
-    if [[ -n "$tail_pid" ]]; then
-        kill "$tail_pid" 2>/dev/null || true
-    fi
-    if [[ "$started_kafka" == 1 ]]; then
-        say "stopping the Kafka broker this demo started"
-        scripts/kafka.sh stop || true
-    fi
+    say "cleaning up"
+    scripts/kafka.sh stop || true
+    scripts/k8s.sh stop || true
     exit "$code"
 }
+
+say "building the cluster's binaries and the images (cached; the first time takes a while)"
+scripts/k8s.sh install
+scripts/images.sh build
+
+say "starting a one-node cluster (run dir $PYGOKA_RUN)"
+mkdir -p "$PYGOKA_RUN"
+rm -f "$TRUTH"
+export PYGOKA_K8S_API_PORT="$(free_port)" PYGOKA_ETCD_PORT="$(free_port)" PYGOKA_ETCD_PEER_PORT="$(free_port)"
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+scripts/k8s.sh start
+eval "$(scripts/k8s.sh env)"
+scripts/images.sh load
 
-kafka_answers() {
-    "$PYTHON" - "$PYGOKA_BROKERS" <<'PY' >/dev/null 2>&1
-import sys
-from confluent_kafka.admin import AdminClient
-sys.exit(0 if AdminClient({"bootstrap.servers": sys.argv[1]}).list_topics(timeout=5).brokers else 1)
-PY
-}
-
-say "Kafka at $PYGOKA_BROKERS"
-if (exec 3<>"/dev/tcp/127.0.0.1/$PYGOKA_KAFKA_PORT") 2>/dev/null; then
-    if ! kafka_answers; then
-        echo "port $PYGOKA_KAFKA_PORT is taken by something that is not Kafka; run with" \
-            "PYGOKA_KAFKA_PORT=<free port> PYGOKA_KAFKA_CONTROLLER_PORT=<another free port>" >&2
-        exit 1
-    fi
-    echo "a Kafka broker already answers on port $PYGOKA_KAFKA_PORT: using it (and leaving it running)"
-elif scripts/kafka.sh status >/dev/null 2>&1; then
-    # kafka.sh keeps one broker per run dir; that one listens elsewhere and is not ours to stop.
-    echo "the broker of scripts/kafka.sh's run dir is running on another port;" \
-        "stop it (scripts/kafka.sh stop) or set PYGOKA_RUN to another directory" >&2
-    exit 1
-else
-    # Set first, so that an interrupted start is cleaned up too: the run dir had no broker before.
-    started_kafka=1
-    scripts/kafka.sh start
-fi
-
-# Fresh local state each time: the processor recovers its table from Kafka if the topics exist.
-rm -rf "$DEMO_DIR"
-mkdir -p "$DEMO_DIR"
-: >"$LOG"
-
-say "examples/2-clicks for ${SECONDS_TO_RUN} s: emitter -> processor group 'mini-group' (RocksDB) -> view"
-echo "each [view] line: clicks emitted and processed by this run, then the counts the view holds"
-echo "(lines starting with % are librdkafka's log: retries while a fresh broker sets itself up)"
-"$PYTHON" -u examples/2-clicks/main.py --brokers "$PYGOKA_BROKERS" --state-dir "$DEMO_DIR/state" \
-    --port "$HTTP_PORT" --duration "$SECONDS_TO_RUN" --quiet >"$LOG" 2>&1 &
-example_pid=$!
-tail -n +1 -f --pid="$example_pid" "$LOG" &
-tail_pid=$!
-
-# Wait for the HTTP address the example prints once its view is up.
-url=""
-for _ in $(seq 1 1200); do
-    url=$(sed -n 's|^View opened at \(http://[^ ]*/\)$|\1|p' "$LOG" | head -n 1)
-    [[ -n "$url" ]] && break
-    kill -0 "$example_pid" 2>/dev/null || break
-    sleep 0.1
+export PYGOKA_KAFKA_HOST="$PYGOKA_K8S_HOST_IP" PYGOKA_KAFKA_PORT="$(free_port)" PYGOKA_KAFKA_CONTROLLER_PORT="$(free_port)"
+BROKERS="$PYGOKA_KAFKA_HOST:$PYGOKA_KAFKA_PORT"
+say "starting Kafka at $BROKERS, for pods kafka:9092 in namespace $NAMESPACE"
+scripts/kafka.sh start
+# The operator resolves the groups' kafka:9092 in its own namespace, the pods in theirs.
+for ns in "$NAMESPACE" pygoka-system; do
+    kubectl create namespace "$ns"
+    scripts/k8s.sh host-service "$ns" kafka 9092 "$PYGOKA_KAFKA_PORT"
 done
-if [[ -z "$url" ]]; then
-    wait "$example_pid" || true
-    echo "the example did not open its view; its output is above (and in $LOG)" >&2
-    exit 1
-fi
 
-# Query the view's HTTP endpoint halfway through the run.
-sleep "$((SECONDS_TO_RUN / 2))"
-if command -v curl >/dev/null 2>&1; then
-    answer=$(curl -s --max-time 10 "${url}user-3" || true)
-else
-    answer=$("$PYTHON" -c 'import sys, urllib.request; print(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' \
-        "${url}user-3" 2>/dev/null || true)
-fi
-printf '\n== GET %suser-3 -> %s\n\n' "$url" "$answer"
+say "helm install pygoka-operator charts/pygoka-operator"
+helm install pygoka-operator charts/pygoka-operator -n pygoka-system \
+    --set kafka.bootstrapServers=kafka:9092 --set replicaCount=2 --set peering.name=pygoka-demo --wait --timeout 180s
+kubectl get pods -n pygoka-system
 
-example_code=0
-wait "$example_pid" || example_code=$?
-example_pid=""
-wait "$tail_pid" 2>/dev/null || true
-tail_pid=""
+say "kubectl apply -f examples/k8s/click-count.yaml"
+kubectl apply -n "$NAMESPACE" -f examples/k8s/click-count.yaml
+kubectl wait -n "$NAMESPACE" --for=jsonpath='{.status.readyReplicas}'=2 pg/click-count --timeout=240s
+kubectl wait -n "$NAMESPACE" --for=jsonpath='{.status.readyReplicas}'=1 view/click-count --timeout=240s
+kubectl get pg,views,pods -n "$NAMESPACE"
 
-if [[ "$example_code" != 0 ]]; then
-    echo "the example failed (exit $example_code); its output is above (and in $LOG)" >&2
-    exit 1
-fi
-if [[ "$answer" != *'"Clicks"'* ]]; then
-    echo "the view's HTTP endpoint did not answer with a click count: '$answer'" >&2
-    exit 1
-fi
-say "demo finished: the counts above came from Kafka through the processor's table into the view"
+say "emitting clicks; the View's counts, read through the API server's service proxy"
+"$PYTHON" scripts/lib/demo_clicks.py emit "$BROKERS" user-clicks 12 20000 100 "$TRUTH"
+"$PYTHON" scripts/lib/demo_clicks.py check "$NAMESPACE" click-count-view click-count-table "$TRUTH"
+
+say "scaling out: kubectl scale pg/click-count --replicas=4"
+kubectl scale -n "$NAMESPACE" pg/click-count --replicas=4
+kubectl wait -n "$NAMESPACE" --for=jsonpath='{.status.readyReplicas}'=4 pg/click-count --timeout=240s
+kubectl get pg,pods -n "$NAMESPACE"
+"$PYTHON" scripts/lib/demo_clicks.py emit "$BROKERS" user-clicks 12 20000 100 "$TRUTH"
+"$PYTHON" scripts/lib/demo_clicks.py check "$NAMESPACE" click-count-view click-count-table "$TRUTH"
+say "done"

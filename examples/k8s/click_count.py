@@ -1,14 +1,13 @@
 """The click-count processor group of examples/k8s/click-count.yaml: counts clicks per user as int64.
 
-Build an image FROM the pygoka runtime image with this file in /app and name it in the ProcessorGroup:
-
-    FROM ghcr.io/pygoka/pygoka-runtime:0.1.0
-    COPY examples/k8s/click_count.py /app/
-    # spec.graph: click_count:graph
+examples/k8s/Dockerfile builds its image FROM the pygoka runtime image with this file in /app; the
+ProcessorGroup names it as `graph: click_count:graph`. CLICK_COUNT_GROUP and CLICK_COUNT_TOPIC (defaults
+click-count and user-clicks) let one image serve several groups, as the end-to-end tests do.
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any
 
 from pygoka.codec import Int64, String
@@ -21,4 +20,6 @@ def count(ctx: Context, msg: Any) -> None:
     ctx.set_value((ctx.value() or 0) + 1)
 
 
-graph = define_group("click-count", Input("user-clicks", String(), count), Persist(Int64()))
+graph = define_group(os.environ.get("CLICK_COUNT_GROUP", "click-count"),
+                     Input(os.environ.get("CLICK_COUNT_TOPIC", "user-clicks"), String(), count),
+                     Persist(Int64()))
