@@ -14,6 +14,10 @@ from pygoka import Context, Emitter, GroupGraph, Input, Persist, Processor, View
 PARTITIONS = 2
 FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
 USERS = ["alice", "bob", "carol", "dave"]
+#: CHROMIUM is Debian's (scripts/lib/chromium.sh installs it), driven headless by playwright.
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
 def count_clicks(ctx: Context, message: Any) -> None:

@@ -10,13 +10,10 @@ from helpers import Names, Start, wait_until
 from playwright.sync_api import sync_playwright
 from prefix_proxy import prefix_proxy
 from pygoka.web import MonitorServer
-from web_helpers import USERS, ClickApp, expected_counts, get_json
+from web_helpers import CHROMIUM, CHROMIUM_ARGS, USERS, ClickApp, expected_counts, get_json
 
 pytestmark = pytest.mark.kafka
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 CLICKS = [(USERS[i % 4], f"click-{i}") for i in range(10)]
 
 
