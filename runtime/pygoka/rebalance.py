@@ -10,6 +10,7 @@ from __future__ import annotations
 import queue
 import time
 from collections.abc import Iterable
+from typing import Any
 
 from pygoka.graph import GroupGraph
 from pygoka.partition import PartitionRun
@@ -73,6 +74,23 @@ class Assignment:
     def recovered(self) -> bool:
         """recovered is true once the group assigned partitions and every active one caught up."""
         return self.assigned_once and all(not run.recovering for run in list(self.runs.values()))
+
+    def take(self, consumer: Any, batch_size: int, timeout: float) -> list[Any]:
+        """take is pygoka.kafka.take for the group consumer, without messages a rebalance made stale.
+
+        A rebalance may run inside the second consume call. A partition it revoked and gave back is fetched
+        again from its last commit, so the first message, taken before, would be processed twice: it is
+        dropped unless its partition's run survived the rebalance (an incremental one keeps runs).
+        """
+        first: list[Any] = consumer.consume(num_messages=1, timeout=timeout)
+        if not first or batch_size <= 1:
+            return first
+        owner = self.runs.get(first[0].partition())
+        rebalances = self.rebalances
+        rest: list[Any] = consumer.consume(num_messages=batch_size - 1, timeout=0)
+        if self.rebalances != rebalances and self.runs.get(first[0].partition()) is not owner:
+            return rest
+        return first + rest
 
     def subscribed(self) -> None:
         """subscribed starts counting unassigned_seconds: the instance asked the group for partitions."""

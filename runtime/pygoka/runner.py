@@ -32,7 +32,6 @@ from pygoka.errors import (
 )
 from pygoka.graph import GroupGraph
 from pygoka.kafka.config import group_consumer_config, incremental, reader_config
-from pygoka.kafka.take import take
 from pygoka.options import NilHandling, ProcessorOptions
 from pygoka.partition import PartitionRun
 from pygoka.rebalance import Assignment
@@ -121,7 +120,7 @@ class GroupRunner(ContextHost):
             self._start()
             while not self.stop_event.is_set():
                 self._handle_events()
-                messages = take(self.consumer, batch_size, 0.1)
+                messages = self.assignment.take(self.consumer, batch_size, 0.1)
                 if messages:
                     self._process_batch(messages)
                 self.checkpointer.serve(self.producer.poll, 0)

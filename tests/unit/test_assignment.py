@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pytest
@@ -155,3 +156,44 @@ def test_a_partition_number_is_active_only_while_every_consumed_topic_of_it_is_o
     a.deactivate([1])
     assert a.disown([("b", 1)]) == []
     assert a.owned == {("a", 0), ("b", 0)}
+
+
+class Message:
+    def __init__(self, partition: int, offset: int) -> None:
+        self._partition, self.offset = partition, offset
+
+    def partition(self) -> int:
+        return self._partition
+
+
+class RebalancingConsumer:
+    """RebalancingConsumer returns one message, then runs a rebalance inside the next consume call."""
+
+    def __init__(self, rebalance: Callable[[], None], rest: list[int]) -> None:
+        self.rebalance, self.rest, self.calls = rebalance, rest, 0
+
+    def consume(self, num_messages: int, timeout: float) -> list[Message]:
+        self.calls += 1
+        if self.calls == 1:
+            return [Message(0, 5)]
+        self.rebalance()
+        return [Message(0, offset) for offset in self.rest]
+
+
+def test_take_drops_a_message_taken_before_a_rebalance_revoked_and_gave_back_its_partition() -> None:
+    a, _ = assignment()
+    a.assign([0, 1])
+
+    def revoke_and_assign_again() -> None:
+        a.deactivate([0, 1])
+        a.assign([0, 1])
+
+    taken = a.take(RebalancingConsumer(revoke_and_assign_again, [5, 6]), 100, 0.1)
+    assert [m.offset for m in taken] == [5, 6]  # fetched again from the last commit, once
+
+
+def test_take_keeps_a_message_whose_partition_stayed_through_an_incremental_rebalance() -> None:
+    a, _ = assignment()
+    a.assign([0, 1])
+    taken = a.take(RebalancingConsumer(lambda: a.deactivate([1]), [6]), 100, 0.1)
+    assert [m.offset for m in taken] == [5, 6]

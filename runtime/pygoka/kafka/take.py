@@ -10,7 +10,8 @@ def take(consumer: Any, batch_size: int, timeout: float) -> list[Any]:
 
     consume(batch_size, timeout) alone returns only once it has batch_size messages or the timeout passed:
     on a quiet stream every message would wait out the timeout (100 ms, most of a table update's latency).
-    Under load the first call returns at once and the second takes the rest of a full batch.
+    Under load the first call returns at once and the second takes the rest of a full batch. For a group
+    consumer, whose second call may run a rebalance, see Assignment.take.
     """
     messages: list[Any] = consumer.consume(num_messages=1, timeout=timeout)
     if messages and batch_size > 1:
