@@ -69,6 +69,8 @@ class GroupRunner(ContextHost):
         self.lookup_views: dict[str, View] = {}
         self.callbacks = graph.callbacks()
         self.consumed = graph.consumed_topics()
+        self.state_topics = ([self.table_topic] if graph.persist is not None else []) + (
+            [self.loop_topic] if self.loop_topic is not None else [])
         self.nil = options.nil()
         self.dead_letter_topic = dead_letter_topic(graph.group, options.dead_letter_topic)
         self.visits = Visits()
@@ -224,7 +226,9 @@ class GroupRunner(ContextHost):
         log.info("group %s: assigned partitions %s", self.group, sorted({tp.partition for tp in partitions}))
         if not self.incremental:
             consumer.assign(partitions)
-            paused = set(self.assignment.assign(sorted({tp.partition for tp in partitions})))
+            numbers = sorted({tp.partition for tp in partitions})
+            paused = set(self.assignment.assign(numbers))
+            self.checkpointer.assigned(numbers)
             if paused:
                 consumer.pause([tp for tp in partitions if tp.partition in paused])
             self.assignment.release_unowned()
@@ -234,6 +238,7 @@ class GroupRunner(ContextHost):
         consumer.incremental_assign(partitions)
         numbers = self.assignment.own((tp.topic, tp.partition) for tp in partitions)
         paused = set(self.assignment.assign(numbers))
+        self.checkpointer.assigned(numbers)
         waiting = [tp for tp in partitions if tp.partition not in self.runs or tp.partition in paused]
         if waiting:
             consumer.pause(waiting)
@@ -504,7 +509,27 @@ class GroupRunner(ContextHost):
         config.setdefault("error_cb", self._on_producer_error)
         old, self.producer = self.producer, self.options.transport.producer(config)
         if old is not None:
-            self._close_producer(old)
+            self._retire_producer(old)
+
+    def _retire_producer(self, producer: Any) -> None:
+        """Drop a replaced producer's undelivered records and close it on a thread of its own.
+
+        Closing aborts its transaction, which waits for the broker it lost, forever when librdkafka keeps a stale
+        coordinator (confluentinc/librdkafka#5511). That abort cannot fence the new producer, whose
+        init_transactions aborts the transaction anyway.
+        """
+        try:
+            producer.purge()
+        except (KafkaException, RuntimeError) as exc:
+            log.warning("group %s: purging a replaced producer failed: %s", self.group, exc)
+
+        def close() -> None:
+            try:
+                producer.close()
+            except (KafkaException, RuntimeError) as exc:
+                log.info("group %s: closing a replaced producer: %s", self.group, exc)
+
+        threading.Thread(target=close, name=f"pygoka-close-{self.group}", daemon=True).start()
 
     def _close_producer(self, producer: Any) -> None:
         """Drop a producer's undelivered records and close it: no retry of it may fence its successor."""
