@@ -411,7 +411,8 @@ class ExactlyOnce(Checkpointer):
         offsets = [TopicPartition(topic, number, 0) for topic in self.host.consumed for number in numbers]
         metadata = self.host.consumer.consumer_group_metadata()
         try:
-            self._call(lambda timeout: producer.send_offsets_to_transaction(offsets, metadata, timeout), started)
+            self._call(lambda timeout: producer.send_offsets_to_transaction(offsets, metadata, timeout), started,
+                       redo_on_timeout=True)
         except _Abort as reason:
             log.info("group %s: offsets of the transaction ending what was left open: %s", self.host.group, reason)
         # Flushed so that every partition joined the transaction; a failed record is aborted with the rest.
@@ -436,7 +437,7 @@ class ExactlyOnce(Checkpointer):
         if offsets:
             metadata = self.host.consumer.consumer_group_metadata()
             self._call(lambda timeout: self.host.producer.send_offsets_to_transaction(offsets, metadata, timeout),
-                       started)
+                       started, redo_on_timeout=True)
         self._call(self.host.producer.commit_transaction, started)
         self._in_transaction = False
         # Only now may the tables get what the transaction wrote to the table topic.
@@ -523,8 +524,12 @@ class ExactlyOnce(Checkpointer):
                 consumer.seek(TopicPartition(topic, run.partition, offset))
             run.rewind()
 
-    def _call(self, call: Callable[[float], Any], started: float) -> Any:
-        """_call runs a transactional producer call, retrying what is retriable until max_outage."""
+    def _call(self, call: Callable[[float], Any], started: float, *, redo_on_timeout: bool = False) -> Any:
+        """_call runs a transactional producer call, retrying what is retriable until max_outage.
+
+        redo_on_timeout aborts the transaction with a new producer when the call times out instead: a call that
+        cannot have committed anything (sending offsets), whose retries librdkafka may time out for good.
+        """
         while True:
             try:
                 return call(self._call_timeout)
@@ -536,6 +541,11 @@ class ExactlyOnce(Checkpointer):
                     raise _Abort(error.str()) from exc
                 if not error.retriable() and error.code() not in _TRANSIENT_ERRORS:
                     raise self._fatal(error) from exc
+                if redo_on_timeout and error.code() == KafkaError._TIMED_OUT:
+                    # After an outage librdkafka may keep asking a coordinator it still caches and time out every
+                    # retry (confluentinc/librdkafka#5456, #5511): a new producer aborts the transaction instead.
+                    self._reconnect = True
+                    raise _Abort(error.str()) from exc
                 self._trouble(started, error)
 
 

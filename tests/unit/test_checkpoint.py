@@ -473,3 +473,19 @@ def test_at_least_once_assignment_writes_nothing() -> None:
     cp.lost()
     cp.assigned([0])
     assert host.log == []
+
+
+def test_sending_offsets_that_times_out_is_redone_by_a_new_producer() -> None:
+    host = FakeHost()
+    cp = checkpointer(host, "exactly_once")
+    host.process(0, 2)
+    # librdkafka asking a coordinator it still caches after an outage: every retry would time out as well.
+    host.producer.fail("send_offsets_to_transaction", kafka_error(KafkaError._TIMED_OUT, retriable=True))
+    assert cp.checkpoint() is False
+    assert host.log == ["producer0.flush", "producer0.send_offsets_to_transaction", "producer1.init_transactions",
+                        "producer1.begin_transaction"]
+    assert host.consumer.seeks == [("in", 0, 0)] and host.table.dirty_count() == 0
+    host.log.clear()
+    host.process(0, 2)
+    assert cp.checkpoint() is True
+    assert host.run.committed == {"in": 3}
