@@ -85,8 +85,6 @@ class CheckpointHost(Protocol):
     producer: Any
     consumer: Any
     consumed: list[str]
-    #: state_topics are the topics the group writes per partition number and reads back: its table and loop topics.
-    state_topics: list[str]
     #: watermarks is a consumer used only to ask for end offsets (None without a group table).
     watermarks: Any
     #: fatal_error is the fatal client error an error callback reported, if any.
@@ -134,9 +132,6 @@ class Checkpointer:
     def checkpoint(self) -> bool:
         """checkpoint commits what was processed; False means a commit is still due (retried later)."""
         raise NotImplementedError
-
-    def assigned(self, numbers: list[int]) -> None:
-        """assigned prepares partition numbers the group gave, before any of their messages is processed."""
 
     def revoke(self, *, keeping: bool = False) -> None:
         """revoke commits before partitions are given up; what cannot be committed is dropped.
@@ -335,8 +330,6 @@ class ExactlyOnce(Checkpointer):
         self._reconnect = False
         # Short enough that an outage is noticed within a quarter of max_outage of its limit.
         self._call_timeout = max(1.0, min(_CALL_TIMEOUT, options.max_outage / 4))
-        # Set by every abort until the next assignment ended what the aborted transaction may have left open.
-        self._end_left_open = False
 
     def producer_config(self, brokers: str) -> Config:
         config = transactional_producer_config(brokers, self.transactional_id, self.options.max_outage,
@@ -386,42 +379,6 @@ class ExactlyOnce(Checkpointer):
 
     def connection_lost(self) -> None:
         self._reconnect = True
-
-    def assigned(self, numbers: list[int]) -> None:
-        """assigned ends, after an abort, what an earlier transaction of this id left open there.
-
-        A broker restarted during a transaction may lose track of it while its records (table updates,
-        the group's offsets) stay in the partitions, open for good: the table's last stable offset and the
-        group's committed offsets never move again, so recovery and consumption wait forever, and only a
-        transaction marker of this producer id ends it. So one record per state topic partition and the
-        partitions' offsets go into a transaction that is aborted: its markers end any older transaction of
-        this id there, and nothing of it is ever read (read_committed).
-        """
-        if not self._end_left_open or not numbers:
-            return
-        started = time.monotonic()
-        if any(number not in numbers for number in self.host.runs):
-            # The transaction holds what partitions kept (incremental rebalance) processed: commit it first (an
-            # abort that fails it rewinds them and begins the next one).
-            self._commit_or_abort(rewind=True)
-        producer = self.host.producer
-        for topic in self.host.state_topics:
-            for number in numbers:
-                producer.produce(topic, None, b"", number)
-        offsets = [TopicPartition(topic, number, 0) for topic in self.host.consumed for number in numbers]
-        metadata = self.host.consumer.consumer_group_metadata()
-        try:
-            self._call(lambda timeout: producer.send_offsets_to_transaction(offsets, metadata, timeout), started,
-                       redo_on_timeout=True)
-        except _Abort as reason:
-            log.info("group %s: offsets of the transaction ending what was left open: %s", self.host.group, reason)
-        # Flushed so that every partition joined the transaction; a failed record is aborted with the rest.
-        self._flush()
-        self._end_transaction(started)
-        self._begin()
-        self._end_left_open = False
-        log.info("group %s: ended what earlier transactions of %s may have left open in partitions %s",
-                 self.host.group, self.transactional_id, numbers)
 
     def _commit_transaction(self, started: float) -> None:
         if self._reconnect:
@@ -475,7 +432,6 @@ class ExactlyOnce(Checkpointer):
 
     def _abort(self, reason: str, started: float, *, rewind: bool) -> None:
         log.warning("group %s: aborting the transaction: %s", self.host.group, reason)
-        self._end_left_open = True
         self._end_transaction(started)
         if rewind:
             self._rewind()

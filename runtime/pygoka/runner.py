@@ -69,8 +69,6 @@ class GroupRunner(ContextHost):
         self.lookup_views: dict[str, View] = {}
         self.callbacks = graph.callbacks()
         self.consumed = graph.consumed_topics()
-        self.state_topics = ([self.table_topic] if graph.persist is not None else []) + (
-            [self.loop_topic] if self.loop_topic is not None else [])
         self.nil = options.nil()
         self.dead_letter_topic = dead_letter_topic(graph.group, options.dead_letter_topic)
         self.visits = Visits()
@@ -228,7 +226,6 @@ class GroupRunner(ContextHost):
             consumer.assign(partitions)
             numbers = sorted({tp.partition for tp in partitions})
             paused = set(self.assignment.assign(numbers))
-            self.checkpointer.assigned(numbers)
             if paused:
                 consumer.pause([tp for tp in partitions if tp.partition in paused])
             self.assignment.release_unowned()
@@ -238,7 +235,6 @@ class GroupRunner(ContextHost):
         consumer.incremental_assign(partitions)
         numbers = self.assignment.own((tp.topic, tp.partition) for tp in partitions)
         paused = set(self.assignment.assign(numbers))
-        self.checkpointer.assigned(numbers)
         waiting = [tp for tp in partitions if tp.partition not in self.runs or tp.partition in paused]
         if waiting:
             consumer.pause(waiting)

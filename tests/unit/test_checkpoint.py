@@ -43,9 +43,6 @@ class Client:
 
 
 class FakeProducer(Client):
-    def produce(self, topic: str, value: bytes | None, key: bytes, partition: int) -> None:
-        self.call(f"produce({topic}/{partition})")
-
     def flush(self, timeout: float) -> int:
         self.call("flush")
         return 0
@@ -112,7 +109,6 @@ class FakeHost:
 
     group = "g"
     consumed = ["in"]
-    state_topics = ["g-table"]
 
     def __init__(self) -> None:
         self.log: list[str] = []
@@ -420,59 +416,6 @@ def test_a_transient_delivery_failure_aborts_and_a_permanent_one_stops() -> None
     host.delivery_failures.append((KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "too large"), "out", 1))
     with pytest.raises(ProcessingError, match="producing a record failed: too large"):
         cp.checkpoint()
-
-
-def test_after_an_abort_the_next_assignment_ends_what_earlier_transactions_of_the_id_left_open_there() -> None:
-    host = FakeHost()
-    cp = checkpointer(host, "exactly_once")
-    cp.assigned([0])
-    assert host.log == []  # nothing aborted yet
-    cp.lost()
-    del host.runs[0]
-    host.log.clear()
-    cp.assigned([0, 1])
-    # A record per state topic partition and the partitions' offsets join a transaction that is aborted: its
-    # markers end an older transaction of this id a restarted broker lost track of, and nothing of it is read.
-    assert host.log == ["producer0.produce(g-table/0)", "producer0.produce(g-table/1)",
-                        "producer0.send_offsets_to_transaction", "producer0.flush", "producer0.abort_transaction",
-                        "producer0.begin_transaction"]
-    host.log.clear()
-    cp.assigned([2])
-    assert host.log == []
-
-
-def test_partitions_kept_are_committed_before_what_was_left_open_is_ended() -> None:
-    host = FakeHost()
-    cp = checkpointer(host, "exactly_once")
-    host.process(0, 2)
-    host.producer.fail("commit_transaction", kafka_error(KafkaError._TIMED_OUT, abort=True))
-    assert cp.checkpoint() is False
-    host.process(0, 2)
-    host.log.clear()
-    cp.assigned([1])  # an incremental assignment: partition 0 stays
-    assert host.log[:3] == ["producer0.flush", "producer0.send_offsets_to_transaction", "producer0.commit_transaction"]
-    assert host.run.committed == {"in": 3}
-    assert host.log[-2:] == ["producer0.abort_transaction", "producer0.begin_transaction"]
-
-
-def test_ending_what_was_left_open_with_a_producer_that_lost_every_broker_uses_a_new_one() -> None:
-    host = FakeHost()
-    cp = checkpointer(host, "exactly_once")
-    cp.connection_lost()
-    cp.lost()
-    del host.runs[0]
-    host.log.clear()
-    cp.assigned([0])
-    assert host.log == ["producer1.produce(g-table/0)", "producer1.send_offsets_to_transaction", "producer1.flush",
-                        "producer1.abort_transaction", "producer1.begin_transaction"]
-
-
-def test_at_least_once_assignment_writes_nothing() -> None:
-    host = FakeHost()
-    cp = checkpointer(host)
-    cp.lost()
-    cp.assigned([0])
-    assert host.log == []
 
 
 def test_sending_offsets_that_times_out_is_redone_by_a_new_producer() -> None:
