@@ -120,8 +120,12 @@ class ClickCount:
             return all(answered[user] is not None and answered[user] >= n for user, n in self.truth.items())
 
         answers: list[dict[str, Any]] = []
-        wait_until(lambda: matches(answers.append(self.counts()) or answers[-1]), timeout, interval=3,
-                   message=f"the View's counts {'==' if exact else '>='} the truth")
+
+        def answered() -> bool:
+            answers.append(self.counts())
+            return matches(answers[-1])
+
+        wait_until(answered, timeout, interval=3, message=f"the View's counts {'==' if exact else '>='} the truth")
         return answers[-1]
 
 
