@@ -130,7 +130,7 @@ def start_node_cluster(config: pytest.Config, tmp_path_factory: pytest.TempPathF
                PYGOKA_KAFKA_CONTROLLER_PORT=str(free_port()))
     subprocess.run([str(KAFKA_SH), "start"], env=env, check=True, capture_output=True, text=True, timeout=300)
     helm_home = run_dir / "helm"
-    env.update(KUBECONFIG=env["KUBECONFIG"], HELM_CACHE_HOME=str(helm_home / "cache"),
+    env.update(HELM_CACHE_HOME=str(helm_home / "cache"),
                HELM_CONFIG_HOME=str(helm_home / "config"), HELM_DATA_HOME=str(helm_home / "data"))
     bin_dir = Path(env["PATH"].split(":", 1)[0])
     host_ip = env["PYGOKA_K8S_HOST_IP"]
