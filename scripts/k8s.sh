@@ -384,6 +384,9 @@ start_unlocked() {
     log "KUBECONFIG=$KUBECONFIG_FILE"
 }
 
+# regex_quote TEXT: TEXT as an extended regular expression matching itself (for pgrep -f).
+regex_quote() { printf '%s' "$1" | sed 's/[][\.*^$+?(){}|]/\\&/g'; }
+
 # run_pids NAME: pids of our NAME processes whose command line names this run dir, found even when the pid
 # file is gone or stale (a control plane must never outlive its stop).
 run_pids() {
@@ -399,7 +402,7 @@ run_pids() {
         *) return 0 ;;
     esac
     # pgrep narrows the search to command lines naming the marker; the executable confirms each.
-    for proc in $(pgrep -f -- "$(printf '%s' "$marker" | sed 's/[][\.*^$+?(){}|]/\\&/g')" || true); do
+    for proc in $(pgrep -f -- "$(regex_quote "$marker")" || true); do
         exe=$(readlink "/proc/$proc/exe" 2>/dev/null) || continue
         [[ "$exe" == "$(exe_of "$name")" || "$exe" == "$(exe_of "$name") (deleted)" ]] || continue
         if [[ " $(tr '\0' ' ' <"/proc/$proc/cmdline" 2>/dev/null) " == *" $marker "* ]]; then

@@ -34,27 +34,22 @@ node_vars() {
     CGROUP_ROOT="/pygoka-node-$i"
 }
 
-# claim_node_index: the lowest free index; a claim whose run dir no longer names it is stale and reused.
+# claim_node_index: the lowest free index; a claim whose run dir no longer names it (the run dir was deleted, e.g.
+# by pytest's rotation of its temp dirs, or its cluster was killed before stop) is reclaimed.
 claim_node_index() {
     mkdir -p "$CLAIMS_DIR"
     local i owner
     for i in $(seq 0 49); do
-        if mkdir "$CLAIMS_DIR/$i" 2>/dev/null; then
-            printf '%s\n' "$RUN_DIR" >"$CLAIMS_DIR/$i/owner"
-            printf '%s\n' "$i" >"$RUN_DIR/node-index"
-            return 0
-        fi
-        owner=$(cat "$CLAIMS_DIR/$i/owner" 2>/dev/null || true)
-        if [[ -n "$owner" && "$(cat "$owner/node-index" 2>/dev/null)" != "$i" ]]; then
-            log "node index $i: stale claim of $owner, cleaning it up"
-            node_vars "$i"
-            teardown_node_network
-            rm -rf "$SHORT_DIR" "$CLAIMS_DIR/$i"
+        if ! mkdir "$CLAIMS_DIR/$i" 2>/dev/null; then
+            owner=$(cat "$CLAIMS_DIR/$i/owner" 2>/dev/null || true)
+            [[ -n "$owner" && "$(cat "$owner/node-index" 2>/dev/null)" != "$i" ]] || continue
+            log "node index $i: stale claim of $owner, stopping what it left"
+            reclaim_node "$i" "$owner"
             mkdir "$CLAIMS_DIR/$i"
-            printf '%s\n' "$RUN_DIR" >"$CLAIMS_DIR/$i/owner"
-            printf '%s\n' "$i" >"$RUN_DIR/node-index"
-            return 0
         fi
+        printf '%s\n' "$RUN_DIR" >"$CLAIMS_DIR/$i/owner"
+        printf '%s\n' "$i" >"$RUN_DIR/node-index"
+        return 0
     done
     die "no free node index under $CLAIMS_DIR (50 clusters running?)"
 }
@@ -432,7 +427,7 @@ shim_pids() {
 # stop_node: the node's processes and pods; clean_node (after the control plane stopped: the API server talks to
 # itself on the node's gateway address until then) removes what they leave.
 stop_node() {
-    local i pid
+    local i
     i=$(node_index) || return 0
     [[ -n "$i" ]] || return 0
     node_vars "$i"
@@ -440,14 +435,21 @@ stop_node() {
     stop_process coredns "${1:-}"
     stop_process kube-proxy "${1:-}"
     stop_process kubelet "${1:-}"
-    if process_pid containerd >/dev/null; then
-        # Stops every pod's containers and tears its network down while containerd can still do it.
-        timeout 60 "$BIN_DIR/crictl" --runtime-endpoint "unix://$CONTAINERD_SOCK" --timeout 20s rmp -fa >/dev/null 2>&1 || true
-    fi
+    if process_pid containerd >/dev/null; then remove_pods; fi
     stop_process containerd "${1:-}"
     stop_process kube-scheduler "${1:-}"
+    kill_shims
+}
+
+# remove_pods: every pod's containers stopped and its network torn down, while containerd can still do it.
+remove_pods() {
+    timeout 60 "$BIN_DIR/crictl" --runtime-endpoint "unix://$CONTAINERD_SOCK" --timeout 20s rmp -fa >/dev/null 2>&1 || true
+}
+
+# kill_shims: the node's containerd shims and their children (the containers), which no stop reaches otherwise.
+kill_shims() {
+    local pid
     for pid in $(shim_pids); do
-        # A shim's children (the containers) go with it: kill the whole cgroup-less tree.
         pkill -KILL -P "$pid" 2>/dev/null || true
         kill -KILL "$pid" 2>/dev/null || true
     done
@@ -458,11 +460,42 @@ clean_node() {
     i=$(node_index) || return 0
     [[ -n "$i" ]] || return 0
     node_vars "$i"
+    remove_node_leftovers "$NODE_DIR"
+    rm -f "$RUN_DIR/node-index"
+    restore_sysctls
+}
+
+# remove_node_leftovers NODE_DIR: node $NODE_INDEX's mounts, network, cgroups and claim, once its processes are gone.
+remove_node_leftovers() {
     unmount_under "$KUBELET_ROOT"
     unmount_under "$SHORT_DIR"
-    unmount_under "$NODE_DIR"
+    unmount_under "$1"
     teardown_node_network
     remove_cgroups
-    rm -rf "$SHORT_DIR" "$CLAIMS_DIR/$i" "$RUN_DIR/node-index"
-    restore_sysctls
+    rm -rf "$SHORT_DIR" "$CLAIMS_DIR/$NODE_INDEX"
+}
+
+# reclaim_node I OWNER: stops and removes what the cluster of run dir OWNER left of node I. Its processes may
+# still run: the kubelet goes first, so that it does not start again the pods removed while containerd answers.
+reclaim_node() {
+    local owner="$2"
+    node_vars "$1"
+    kill_processes_of "$owner" kubelet
+    if [[ -S "$CONTAINERD_SOCK" ]]; then remove_pods; fi
+    kill_processes_of "$owner" "${NODE_PROCESSES[@]}" "${CONTROL_PLANE[@]}"
+    kill_shims
+    remove_node_leftovers "$owner/node"
+}
+
+# kill_processes_of RUN_DIR NAME...: SIGKILL to the processes named NAME (by executable) whose command line names
+# RUN_DIR, as each of a cluster's processes does (configs, kubeconfigs, data dirs).
+kill_processes_of() {
+    local run_dir="$1" proc exe
+    shift
+    for proc in $(pgrep -f -- "$(regex_quote "$run_dir/")" || true); do
+        exe=$(readlink "/proc/$proc/exe" 2>/dev/null) || continue
+        if [[ " $* " == *" $(basename "${exe% (deleted)}") "* ]]; then
+            kill -KILL "$proc" 2>/dev/null || true
+        fi
+    done
 }
