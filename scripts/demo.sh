@@ -52,14 +52,11 @@ export PYGOKA_KAFKA_HOST="$PYGOKA_K8S_HOST_IP" PYGOKA_KAFKA_PORT="$(free_port)" 
 BROKERS="$PYGOKA_KAFKA_HOST:$PYGOKA_KAFKA_PORT"
 say "starting Kafka at $BROKERS, for pods kafka:9092 in namespace $NAMESPACE"
 scripts/kafka.sh start
-# The operator resolves the groups' kafka:9092 in its own namespace, the pods in theirs.
-for ns in "$NAMESPACE" pygoka-system; do
-    kubectl create namespace "$ns"
-    scripts/k8s.sh host-service "$ns" kafka 9092 "$PYGOKA_KAFKA_PORT"
-done
+kubectl create namespace "$NAMESPACE"
+scripts/k8s.sh host-service "$NAMESPACE" kafka 9092 "$PYGOKA_KAFKA_PORT"
 
 say "helm install pygoka-operator charts/pygoka-operator"
-helm install pygoka-operator charts/pygoka-operator -n pygoka-system \
+helm install pygoka-operator charts/pygoka-operator -n pygoka-system --create-namespace \
     --set kafka.bootstrapServers=kafka:9092 --set replicaCount=2 --set peering.name=pygoka-demo --wait --timeout 180s
 kubectl get pods -n pygoka-system
 

@@ -45,14 +45,12 @@ class NodeCluster(Cluster):
     kafka_port: int = 0
     namespaces: list[str] = field(default_factory=list)
 
-    def namespace(self, base: str, labels: dict[str, str] | None = None, exact: bool = False) -> str:
-        """namespace creates a fresh namespace (base itself when exact) with the `kafka` Service and waits for its
-        default ServiceAccount."""
-        name = base if exact else f"{base}-{uuid.uuid4().hex[:6]}"
+    def namespace(self, base: str, labels: dict[str, str] | None = None) -> str:
+        """namespace creates a fresh namespace with the `kafka` Service and waits for its default ServiceAccount."""
+        name = f"{base}-{uuid.uuid4().hex[:6]}"
         self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}}))
-        if not exact:
-            self.namespaces.append(name)
+        self.namespaces.append(name)
         subprocess.run([str(K8S_SH), "host-service", name, "kafka", "9092", str(self.kafka_port)], env=self.env,
                        check=True, capture_output=True, text=True)
         wait_until(lambda: self.get("serviceaccount", "default", "-n", name), 60, message=f"{name}/default")
@@ -143,9 +141,8 @@ def start_node_cluster(config: pytest.Config, tmp_path_factory: pytest.TempPathF
 def helm_install(cluster: NodeCluster, **values: str) -> None:
     """helm_install installs the chart's release as a user would, its operator pods running the operator image."""
     settings = [arg for key, value in {**RELEASE_VALUES, **values}.items() for arg in ("--set", f"{key}={value}")]
-    # The operator resolves the groups' `kafka:9092` in its own namespace.
-    cluster.namespace(OPERATOR_NS, exact=True)
-    cluster.call("helm", "install", RELEASE, str(CHART), "-n", OPERATOR_NS, *settings,
+    # No `kafka` Service in the operator's namespace: it reaches a group's `kafka:9092` in the group's.
+    cluster.call("helm", "install", RELEASE, str(CHART), "-n", OPERATOR_NS, "--create-namespace", *settings,
                  "--wait", "--timeout", "180s")
     for crd in CRDS:
         cluster.kubectl("wait", "--for=condition=Established", f"crd/{crd}", "--timeout=60s")

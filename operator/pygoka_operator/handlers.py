@@ -7,7 +7,6 @@ from typing import Any
 
 import kopf
 from pygoka.errors import TopicError
-from pygoka.kafka.config import admin_config
 from pygoka.topic_manager import KafkaTopicManager
 from pygoka.topology import Topology
 
@@ -24,6 +23,7 @@ from pygoka_operator.builders.labels import labels, selector_labels, selector_st
 from pygoka_operator.builders.view import VIEW_HTTP_PORT
 from pygoka_operator.client_config import client_config_problems
 from pygoka_operator.config import OperatorConfig
+from pygoka_operator.kafka_target import KafkaTarget, resource_kafka
 from pygoka_operator.model import Owner, child_name, processor_spec, view_spec, view_table
 from pygoka_operator.status import get_condition, replica_status, rollout_conditions, set_condition
 from pygoka_operator.topics import condition, kafka_problem, plan_topics, reconcile_topics, status_topics
@@ -46,15 +46,10 @@ def configure(settings: kopf.OperatorSettings, **_: Any) -> None:
         log.info("metrics on port %d", SETTINGS.metrics_port)
 
 
-def kafka_settings(api_client: Any, namespace: str, spec: dict[str, Any]) -> tuple[str, dict[str, str]]:
-    """kafka_settings are the brokers and the Secret's librdkafka settings of a spec."""
-    kafka = spec.get("kafka") or {}
-    brokers = str(kafka.get("bootstrapServers") or SETTINGS.brokers)
-    if not brokers:
-        raise kopf.PermanentError("no Kafka brokers: set spec.kafka.bootstrapServers or the chart's kafka value")
-    secret = (kafka.get("secretRef") or {}).get("name")
+def kafka_settings(api_client: Any, namespace: str, spec: dict[str, Any]) -> KafkaTarget:
+    """kafka_settings is the Kafka of a spec; what the spec lacks is a PermanentError."""
     try:
-        return brokers, (kube.secret_settings(api_client, namespace, secret) if secret else {})
+        return resource_kafka(api_client, namespace, spec, SETTINGS.brokers)
     except LookupError as exc:
         raise kopf.PermanentError(str(exc)) from exc
 
@@ -73,31 +68,31 @@ def reconcile_group_topics(api_client: Any, owner: Owner, spec: dict[str, Any], 
     The reason is None when the topics are ready. Messages never carry the Kafka Secret's values (librdkafka echoes
     an invalid setting's value in its error).
     """
-    secret: dict[str, str] = {}
+    target = KafkaTarget("", owner.namespace)
 
     def fail(reason: str, message: str) -> tuple[str, str | None, list[dict[str, Any]]]:
-        message = kube.redact(message, secret)
-        return brokers, message, set_condition(conditions, "TopicsReady", "Unknown", reason, message, generation)
+        message = kube.redact(message, target.settings)
+        return target.brokers, message, set_condition(conditions, "TopicsReady", "Unknown", reason, message,
+                                                      generation)
 
-    brokers = ""
     try:
-        brokers, secret = kafka_settings(api_client, owner.namespace, spec)
+        target = kafka_settings(api_client, owner.namespace, spec)
     except kopf.PermanentError as exc:
         return fail("ConfigurationError", str(exc))
     except Exception as exc:  # noqa: BLE001 - the Secret could not be read (API trouble): retried next tick
         return fail("ConfigurationError", f"cannot read the Kafka Secret: {type(exc).__name__}: {exc}")
     try:
-        kafka = KafkaTopicManager(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout)
+        kafka = KafkaTopicManager(target.admin_config(), timeout=SETTINGS.kafka_timeout)
         check, observed, plan, partitions = reconcile_topics(kafka, owner.name, spec)
     except TopicError as exc:  # Kafka trouble is reported, retried on the next timer tick
-        return fail(*kafka_problem(brokers, exc))
+        return fail(*kafka_problem(target.operator_brokers, exc))
     except Exception as exc:  # noqa: BLE001 - e.g. settings librdkafka refuses when making the client
-        return fail("KafkaError", f"Kafka at {brokers}: {type(exc).__name__}: {exc}")
+        return fail("KafkaError", f"Kafka at {target.operator_brokers}: {type(exc).__name__}: {exc}")
     status, reason, message = condition(check)
     patch.status["topics"] = status_topics(plan, observed)
     patch.status["partitions"] = partitions
     conditions = set_condition(conditions, "TopicsReady", status, reason, message, generation)
-    return brokers, None if check.ready else message, conditions
+    return target.brokers, None if check.ready else message, conditions
 
 
 def learn_topology(api_client: Any, owner: Owner, spec: dict[str, Any], status: dict[str, Any], patch: kopf.Patch,
@@ -212,7 +207,7 @@ def delete_processorgroup(body: kopf.Body, **_: Any) -> None:
     owner = owner_of(body)
     api_client = kube.api()
     try:
-        brokers, secret = kafka_settings(api_client, owner.namespace, spec)
+        target = kafka_settings(api_client, owner.namespace, spec)
     except kopf.PermanentError:
         return
     planned = learning.planned(owner.name, spec, dict(body.get("status") or {}), SETTINGS.learn_graph)
@@ -220,9 +215,9 @@ def delete_processorgroup(body: kopf.Body, **_: Any) -> None:
         return  # never planned (graph not learnt, or topics never seen): the operator created no topic
     owned = [topic.name for topic in plan_topics(owner.name, planned) if topic.owned]
     try:
-        KafkaTopicManager(admin_config(brokers, secret), timeout=SETTINGS.kafka_timeout).delete(owned)
+        KafkaTopicManager(target.admin_config(), timeout=SETTINGS.kafka_timeout).delete(owned)
     except TopicError as exc:  # kopf retries and keeps the finalizer until the topics are gone
-        message = kube.redact(kafka_problem(brokers, exc)[1], secret)
+        message = kube.redact(kafka_problem(target.operator_brokers, exc)[1], target.settings)
         raise kopf.TemporaryError(message, delay=SETTINGS.interval) from None
     log.info("deleted topics %s of %s/%s", owned, owner.namespace, owner.name)
 
@@ -256,7 +251,7 @@ def view(body: kopf.Body, patch: kopf.Patch) -> str | None:
     blocked: str | None = None
     statefulset: dict[str, Any] | None = None
     try:
-        brokers, _secret = kafka_settings(api_client, owner.namespace, spec)
+        brokers = kafka_settings(api_client, owner.namespace, spec).brokers
     except kopf.PermanentError as exc:
         blocked = str(exc)
     kube.apply(api_client, headless_service(owner, f"{name}-headless", own_labels, selector, VIEW_HTTP_PORT))

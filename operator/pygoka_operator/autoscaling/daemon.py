@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
-from pygoka.kafka.config import Config, admin_config
+from pygoka.kafka.config import Config
 from pygoka.lag import group_lag
 from pygoka.lag_reader import LagReader
 
 from pygoka_operator import GROUP, VERSION, kube, metrics
 from pygoka_operator.autoscaling.decision import Decision, Sample, decide, policy_from_spec
 from pygoka_operator.config import OperatorConfig
+from pygoka_operator.kafka_target import resource_kafka
 from pygoka_operator.learning import planned
 from pygoka_operator.model import group_of, processor_spec
 from pygoka_operator.topics import consumed_topics
@@ -69,13 +70,7 @@ def forget_reader(config: Config) -> None:
 
 def kafka_config(namespace: str, spec: dict[str, Any]) -> Config:
     """kafka_config is the AdminClient configuration of a group (brokers and its Secret's connection settings)."""
-    kafka = spec.get("kafka") or {}
-    brokers = str(kafka.get("bootstrapServers") or SETTINGS.brokers)
-    if not brokers:
-        raise LookupError("no Kafka brokers: set spec.kafka.bootstrapServers or the chart's kafka value")
-    secret = (kafka.get("secretRef") or {}).get("name")
-    settings = kube.secret_settings(kube.api(), namespace, secret) if secret else {}
-    return admin_config(brokers, settings)
+    return resource_kafka(kube.api(), namespace, spec, SETTINGS.brokers).admin_config()
 
 
 def timestamp() -> str:
