@@ -73,7 +73,11 @@ inputs_of() {
 }
 
 label_of() { bah inspect --type image --format '{{index .OCIv1.Config.Labels "io.pygoka.inputs"}}' "$(ref "$1")" 2>/dev/null || true; }
-current() { [[ -n "$(label_of "$1")" && "$(label_of "$1")" == "$(inputs_of "$1")" ]]; }
+current() {
+    local label
+    label=$(label_of "$1")
+    [[ -n "$label" && "$label" == "$(inputs_of "$1")" ]]
+}
 
 # pause_binary: built by `k8s.sh install` next to the Kubernetes binaries.
 pause_binary() { (eval "$("$SCRIPT_DIR/k8s.sh" env | grep '^export PATH=')" && command -v pause) || true; }
