@@ -16,6 +16,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -23,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -143,6 +144,27 @@ def end_offsets(brokers: str, topic: str) -> dict[int, tuple[int, int]]:
 def record_count(brokers: str, topic: str) -> int:
     """record_count is the number of offsets in topic (high minus low, summed over partitions)."""
     return sum(high - low for low, high in end_offsets(brokers, topic).values())
+
+
+def watch_topic(brokers: str, topic: str, on_record: Callable[[bytes, bytes, int], None], ready: threading.Event,
+                stop: threading.Event) -> None:
+    """watch_topic calls on_record(key, value, partition) on topic's records from the start until stop; sets ready."""
+    consumer = Consumer({"bootstrap.servers": brokers, "group.id": unique_name("compare-watch"),
+                         "enable.auto.commit": False, "fetch.wait.max.ms": 5})
+    partitions = consumer.list_topics(topic, timeout=30).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    ready.set()
+    while not stop.is_set():
+        # Not consume(1000, 0.05) alone: that returns only with 1,000 records or after 50 ms, which
+        # would add up to 50 ms to every measured arrival.
+        messages = consumer.consume(num_messages=1, timeout=0.05)
+        if messages:
+            messages += consumer.consume(num_messages=1000, timeout=0)
+        for message in messages:
+            key, value = message.key(), message.value()
+            if message.error() is None and key is not None and value is not None:
+                on_record(key, value, message.partition())
+    consumer.close()
 
 
 # -- data --------------------------------------------------------------------------------------------

@@ -22,7 +22,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from common import admin, end_offsets, key_name, unique_name
+from common import admin, end_offsets, key_name, unique_name, watch_topic
 from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupState, Producer, TopicPartition
 
 POLL_SECONDS = 0.05
@@ -258,23 +258,8 @@ def latency(brokers: str, run: Run, group: str, clicks: str, state_topic: str,
     stop = threading.Event()
     watcher_ready = threading.Event()
 
-    def watch() -> None:
-        consumer = Consumer({"bootstrap.servers": brokers, "group.id": unique_name("compare-watch"),
-                             "enable.auto.commit": False, "fetch.wait.max.ms": 5})
-        partitions = consumer.list_topics(state_topic, timeout=30).topics[state_topic].partitions
-        consumer.assign([TopicPartition(state_topic, p, OFFSET_BEGINNING) for p in partitions])
-        watcher_ready.set()
-        while not stop.is_set():
-            # Not consume(1000, 0.05) alone: that returns only with 1,000 updates or after 50 ms, which
-            # would add up to 50 ms to every measured update of every system.
-            messages = consumer.consume(num_messages=1, timeout=0.05)
-            if messages:
-                messages += consumer.consume(num_messages=1000, timeout=0)
-            for message in messages:
-                key, value = message.key(), message.value()
-                if message.error() is None and key is not None and value is not None:
-                    arrivals.setdefault(decode(key, value), time.monotonic())
-        consumer.close()
+    def arrived(key: bytes, value: bytes, partition: int) -> None:
+        arrivals.setdefault(decode(key, value), time.monotonic())
 
     # The state topic exists once the system runs (Quix Streams creates it when its partitions are assigned).
     deadline = time.monotonic() + timeout
@@ -283,7 +268,8 @@ def latency(brokers: str, run: Run, group: str, clicks: str, state_topic: str,
         if time.monotonic() > deadline:
             raise TimeoutError(f"{run.system}: state topic {state_topic} never appeared")
         time.sleep(0.2)
-    watcher = threading.Thread(target=watch, daemon=True)
+    watcher = threading.Thread(target=watch_topic, args=(brokers, state_topic, arrived, watcher_ready, stop),
+                               daemon=True)
     watcher.start()
     watcher_ready.wait(30)
     producer = Producer({"bootstrap.servers": brokers, "partitioner": "fnv1a", "linger.ms": 0})

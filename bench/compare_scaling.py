@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from common import admin, create_topic, key_name, unique_name
+from common import admin, create_topic, key_name, watch_topic
 from compare_run import Run, wait_committed
-from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupState, Producer, TopicPartition
+from confluent_kafka import ConsumerGroupState, Producer
 from launch import DECODERS, Launcher, state_topic, table_topics_to_create
 
 if TYPE_CHECKING:
@@ -52,7 +52,8 @@ class Stream:
         self._stop_feed = threading.Event()
         self._stop_watch = threading.Event()
         self._ready = threading.Event()
-        self._threads = [threading.Thread(target=self._watch, daemon=True),
+        self._threads = [threading.Thread(target=watch_topic, args=(brokers, state, self._arrived, self._ready,
+                                                                    self._stop_watch), daemon=True),
                          threading.Thread(target=self._feed, daemon=True)]
 
     def start(self) -> None:
@@ -69,25 +70,13 @@ class Stream:
         self._stop_watch.set()
         self._threads[0].join(30)
 
-    def _watch(self) -> None:
-        consumer = Consumer({"bootstrap.servers": self.brokers, "group.id": unique_name("compare-watch"),
-                             "enable.auto.commit": False, "fetch.wait.max.ms": 5})
-        partitions = consumer.list_topics(self.state, timeout=30).topics[self.state].partitions
-        consumer.assign([TopicPartition(self.state, p, OFFSET_BEGINNING) for p in partitions])
-        self._ready.set()
-        while not self._stop_watch.is_set():
-            messages = consumer.consume(num_messages=1, timeout=0.05)
-            if messages:
-                messages += consumer.consume(num_messages=1000, timeout=0)
-            for message in messages:
-                key, value = message.key(), message.value()
-                if message.error() is None and key is not None and value is not None:
-                    now = time.monotonic()
-                    decoded = self.decode(key, value)
-                    self.arrivals.setdefault(decoded, now)
-                    self.last[decoded[0]] = decoded[1]
-                    self.by_partition.setdefault(message.partition(), []).append(now)
-        consumer.close()
+    def _arrived(self, key: bytes, value: bytes, partition: int) -> None:
+        """_arrived notes when an update arrived, its key's latest count and its partition's arrival times."""
+        now = time.monotonic()
+        decoded = self.decode(key, value)
+        self.arrivals.setdefault(decoded, now)
+        self.last[decoded[0]] = decoded[1]
+        self.by_partition.setdefault(partition, []).append(now)
 
     def _feed(self) -> None:
         producer = Producer({"bootstrap.servers": self.brokers, "partitioner": "fnv1a", "linger.ms": 0})
