@@ -1,4 +1,4 @@
-"""Shared setup of the web tests: a click-counting processor, a view of its table and HTTP helpers."""
+"""Shared setup of the web tests: a click-counting processor, a view of its table, HTTP and monitor page helpers."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pygoka import Context, Emitter, GroupGraph, Input, Persist, Processor, View, codec, define_group, group_table
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Page
 
 PARTITIONS = 2
 FAST = {"session.timeout.ms": 6000, "heartbeat.interval.ms": 500}
@@ -78,3 +81,30 @@ def get_json(url: str) -> tuple[int, Any]:
     """get_json fetches url and decodes its JSON body."""
     status, _, body = get(url)
     return status, json.loads(body)
+
+
+@dataclass(frozen=True)
+class PartitionRow:
+    """PartitionRow is one partition row of the monitor page: its number, state and processed count."""
+
+    partition: int
+    state: str | None
+    processed: int
+
+
+def partition_rows(page: Page, group: str, count: int, timeout_ms: float) -> list[PartitionRow]:
+    """partition_rows waits until the monitor page shows count partition rows of group and reads every row."""
+    rows = page.locator(f'div.processor[data-group="{group}"] tr.partition')
+    rows.nth(count - 1).wait_for(timeout=timeout_ms)
+    return [PartitionRow(int(row.locator("td").nth(0).inner_text()), row.get_attribute("data-state"),
+                         int(row.locator("td").nth(2).inner_text())) for row in rows.all()]
+
+
+def query_form(page: Page, table: str, key: str, status: int, timeout_ms: float) -> str:
+    """query_form asks the monitor page's query form for key in table and returns the answer with that status."""
+    page.select_option("#query-table", table)
+    page.fill("#query-key", key)
+    page.click("#query-submit")
+    result = page.locator(f'#query-result[data-status="{status}"]')
+    result.wait_for(timeout=timeout_ms)
+    return result.inner_text()

@@ -10,7 +10,7 @@ from helpers import Names, Start, wait_until
 from playwright.sync_api import sync_playwright
 from prefix_proxy import prefix_proxy
 from pygoka.web import MonitorServer
-from web_helpers import CHROMIUM, CHROMIUM_ARGS, USERS, ClickApp, expected_counts, get_json
+from web_helpers import CHROMIUM, CHROMIUM_ARGS, USERS, ClickApp, expected_counts, get_json, partition_rows, query_form
 
 pytestmark = pytest.mark.kafka
 
@@ -44,28 +44,16 @@ def test_monitor_page_shows_partitions_and_answers_queries(brokers: str, names: 
                 page = browser.new_page(viewport={"width": 1200, "height": 700})
                 # Without the trailing slash, as people type it: the proxy redirects, as the API server does.
                 page.goto(url.rstrip("/") if behind_prefix else url)
-                rows = page.locator(f'div.processor[data-group="{app.group}"] tr.partition')
-                rows.nth(1).wait_for(timeout=15_000)
-                assert rows.count() == 2
-                assert [rows.nth(i).get_attribute("data-state") for i in range(2)] == ["running", "running"]
-                assert [rows.nth(i).locator("td").nth(0).inner_text() for i in range(2)] == ["0", "1"]
-                processed = [int(rows.nth(i).locator("td").nth(2).inner_text()) for i in range(2)]
-                assert sum(processed) == len(CLICKS)
+                rows = partition_rows(page, app.group, 2, timeout_ms=15_000)
+                assert len(rows) == 2
+                assert [row.state for row in rows] == ["running", "running"]
+                assert [row.partition for row in rows] == [0, 1]
+                assert sum(row.processed for row in rows) == len(CLICKS)
 
-                page.select_option("#query-table", app.table)
-                page.fill("#query-key", "alice")
-                page.click("#query-submit")
-                result = page.locator('#query-result[data-status="200"]')
-                result.wait_for(timeout=10_000)
-                assert f'"value": {counts["alice"]}' in result.inner_text()
-
-                page.fill("#query-key", "nobody")
-                page.click("#query-submit")
-                page.locator('#query-result[data-status="404"]').wait_for(timeout=10_000)
-
-                page.fill("#query-key", "alice")
-                page.click("#query-submit")
-                result.wait_for(timeout=10_000)
+                answer = query_form(page, app.table, "alice", 200, timeout_ms=10_000)
+                assert f'"value": {counts["alice"]}' in answer
+                query_form(page, app.table, "nobody", 404, timeout_ms=10_000)
+                query_form(page, app.table, "alice", 200, timeout_ms=10_000)
                 screenshot = tmp_path / "monitor.png"
                 page.screenshot(path=str(screenshot), full_page=True)
                 assert screenshot.stat().st_size > 10_000

@@ -18,7 +18,7 @@ from helpers import free_port, wait_until
 from node_cluster import CHART, OPERATOR_NS, RELEASE, NodeCluster
 from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import sync_playwright
-from web_helpers import CHROMIUM, CHROMIUM_ARGS
+from web_helpers import CHROMIUM, CHROMIUM_ARGS, partition_rows, query_form
 
 pytestmark = [pytest.mark.k8s, pytest.mark.kafka, pytest.mark.timeout(600)]
 
@@ -87,21 +87,16 @@ def test_the_monitor_page_through_the_api_servers_service_proxy(in_cluster: Node
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 700})
             page.goto(url)
-            rows = page.locator(f'div.processor[data-group="{clicks.group}"] tr.partition')
             try:
-                rows.nth(1).wait_for(timeout=30_000)
+                rows = partition_rows(page, clicks.group, 2, timeout_ms=30_000)
             except PlaywrightError as exc:
                 state = subprocess.run(["curl", "-sS", f"{url}api/state"], capture_output=True, text=True).stdout
                 raise AssertionError(f"no partitions on {url}: {page.content()[:2000]}\napi/state: {state[:2000]}") \
                     from exc
-            assert rows.count() == 2
-            assert [rows.nth(i).get_attribute("data-state") for i in range(2)] == ["running", "running"]
-            assert sum(int(rows.nth(i).locator("td").nth(2).inner_text()) for i in range(2)) == 400
-            page.select_option("#query-table", clicks.table)
-            page.fill("#query-key", "user-1")
-            page.click("#query-submit")
-            answer = page.locator('#query-result[data-status="200"]')
-            answer.wait_for(timeout=15_000)
-            assert f'"value": {clicks.truth["user-1"]}' in answer.inner_text()
+            assert len(rows) == 2
+            assert [row.state for row in rows] == ["running", "running"]
+            assert sum(row.processed for row in rows) == 400
+            answer = query_form(page, clicks.table, "user-1", 200, timeout_ms=15_000)
+            assert f'"value": {clicks.truth["user-1"]}' in answer
         finally:
             browser.close()
