@@ -14,10 +14,11 @@ import re
 import subprocess
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import yaml
 from helpers import ROOT, wait_until
@@ -129,18 +130,15 @@ class ClickCount:
         return answers[-1]
 
 
-class ClickStream:
-    """ClickStream emits clicks from a thread at a steady pace until stop(); truth is what it sent."""
+class Background(ABC):
+    """Background runs _run in a daemon thread from __enter__ until stop() (or __exit__) sets _stop."""
 
-    def __init__(self, clicks: ClickCount, per_second: int = 500, users: int = 200) -> None:
-        self.clicks = clicks
-        self.per_second = per_second
-        self.users = users
-        self.sent: Counter[str] = Counter()
+    def __init__(self, join_seconds: float) -> None:
+        self._join_seconds = join_seconds
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def __enter__(self) -> ClickStream:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
@@ -148,9 +146,29 @@ class ClickStream:
         self.stop()
 
     def stop(self) -> None:
+        """stop sets _stop and waits for the thread, at most join_seconds."""
+        self._stop.set()
+        self._thread.join(self._join_seconds)
+
+    @abstractmethod
+    def _run(self) -> None:
+        """_run is the thread's work; it returns soon after _stop is set."""
+
+
+class ClickStream(Background):
+    """ClickStream emits clicks from a thread at a steady pace until stop(); truth is what it sent."""
+
+    def __init__(self, clicks: ClickCount, per_second: int = 500, users: int = 200) -> None:
+        super().__init__(join_seconds=60)
+        self.clicks = clicks
+        self.per_second = per_second
+        self.users = users
+        self.sent: Counter[str] = Counter()
+
+    def stop(self) -> None:
+        """stop ends the stream and adds what it sent to the truth, the first time only."""
         if not self._stop.is_set():
-            self._stop.set()
-            self._thread.join(60)
+            super().stop()
             self.clicks.truth.update(self.sent)
 
     def _run(self) -> None:
@@ -167,26 +185,17 @@ class ClickStream:
             assert emitter.flush(60) == 0
 
 
-class PodLogs:
+class PodLogs(Background):
     """PodLogs follows (`kubectl logs -f`) every pod of a group as it appears, keeping each run's whole log."""
 
     def __init__(self, cluster: NodeCluster, namespace: str, selector: str) -> None:
+        super().__init__(join_seconds=30)
         self.cluster, self.namespace, self.selector = cluster, namespace, selector
         self.texts: dict[str, list[str]] = {}
         self._followed: set[str] = set()
-        self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._watch, daemon=True)
 
-    def __enter__(self) -> PodLogs:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join(30)
-
-    def _watch(self) -> None:
+    def _run(self) -> None:
         while not self._stop.is_set():
             for pod in self.cluster.pods(self.namespace, self.selector):
                 for status in (pod.get("status") or {}).get("containerStatuses") or []:
