@@ -16,13 +16,17 @@ import sys
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
 from helpers import ROOT, free_port, wait_until
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 from operator_cluster import CHART, CRDS, Cluster
+from urllib3.exceptions import HTTPError
 
 K8S_SH = ROOT / "scripts" / "k8s.sh"
 IMAGES_SH = ROOT / "scripts" / "images.sh"
@@ -67,13 +71,22 @@ class NodeCluster(Cluster):
         result = self.kubectl(*args, check=False)
         return result.stdout if result.returncode == 0 else ""
 
+    @cached_property
+    def core(self) -> client.CoreV1Api:
+        """core is a CoreV1Api client of the cluster's kubeconfig, built once and kept for every call."""
+        api = config.new_client_from_config(config_file=self.env["KUBECONFIG"])
+        # Slashes and the port's colon go into the URL as they are, as in the one `kubectl get --raw` sent.
+        api.configuration.safe_chars_for_path_param = "/:"
+        return client.CoreV1Api(api)
+
     def proxy_get(self, namespace: str, service: str, port: str, path: str) -> Any:
         """proxy_get is a GET through the API server's service proxy, parsed as JSON (None when it fails)."""
-        result = self.kubectl("get", "--raw", f"/api/v1/namespaces/{namespace}/services/{service}:{port}/proxy{path}",
-                              check=False)
-        if result.returncode != 0:
+        try:
+            response = self.core.connect_get_namespaced_service_proxy_with_path(
+                f"{service}:{port}", namespace, path.removeprefix("/"), _preload_content=False, _request_timeout=180)
+        except (ApiException, HTTPError):
             return None
-        return json.loads(result.stdout)
+        return json.loads(response.data)
 
     def container_pid(self, namespace: str, pod: str) -> int:
         """container_pid is the host pid of the pod's pygoka container's main process (from containerd)."""
