@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,6 +34,10 @@ log = logging.getLogger("pygoka.table_reader")
 #: CaughtUp is called (in the reader's thread) once a partition reached its target offset.
 CaughtUp = Callable[[PartitionTable], None]
 
+#: STALL_SECONDS is how long a catching-up partition may stay at an open transaction before the reader says so.
+#: Twice the default transaction.timeout.ms: by then the broker has aborted a crashed writer's transaction.
+STALL_SECONDS = 120.0
+
 
 @dataclass
 class _Entry:
@@ -45,6 +50,10 @@ class _Entry:
     records: int = 0
     #: start is the offset reading began at: the one stored locally (or the topic's start).
     start: int | None = None
+    #: position is the reader's last position short of the target, held since position_since (monotonic).
+    position: int = -1
+    position_since: float = 0.0
+    stall_reported: bool = False
 
 
 @dataclass
@@ -230,9 +239,39 @@ class TableReader:
         if not pending:
             return
         positions = self._consumer.position([TopicPartition(*key) for key, _ in pending])
+        now = time.monotonic()
         for (key, entry), position in zip(pending, positions, strict=True):
             if position.offset >= 0 and entry.target is not None and position.offset >= entry.target:
                 self._mark_caught_up(key, entry)
+            elif position.offset != entry.position:
+                entry.position, entry.position_since, entry.stall_reported = position.offset, now, False
+            elif not entry.stall_reported and now - entry.position_since > STALL_SECONDS:
+                entry.stall_reported = True
+                self._report_stall(key, entry)
+
+    def _report_stall(self, key: tuple[str, int], entry: _Entry) -> None:
+        """_report_stall says which open transaction holds a partition's catching up back, and how to end it.
+
+        Recovery rightly waits for an open transaction, but one the broker never ends (a restarted broker that
+        dropped its commit markers, KAFKA-20734) holds it back forever without a word otherwise.
+        """
+        topic, partition = key
+        try:
+            # The reader's consumer is read_committed: its high watermark is the last stable offset.
+            _, stable = self._consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=5.0)
+        except KafkaException as exc:
+            log.warning("table reader %s: %s/%d has stayed at offset %d for %.0f s (its last stable offset is "
+                        "unknown: %s)", self.name, topic, partition, entry.position, STALL_SECONDS, exc)
+            return
+        if entry.target is None or stable >= entry.target:
+            return
+        log.error("table reader %s: %s/%d has stayed at offset %d for %.0f s, held back by a transaction open "
+                  "since offset %d (the high watermark was %d when reading began); if its writer never ends it "
+                  "(a broker restart can drop a commit's markers, KAFKA-20734), abort it with kafka-transactions.sh "
+                  "--bootstrap-server <brokers> abort --topic %s --partition %d --start-offset %d (find-hanging "
+                  "lists the others, such as the group's __consumer_offsets partition; docs/guarantees.md)",
+                  self.name, topic, partition, entry.position, STALL_SECONDS, stable, entry.target, topic,
+                  partition, stable)
 
     def _report_progress(self) -> None:
         pending = [entry for entry in self._entries.values() if not entry.caught_up and entry.target is not None]
