@@ -26,6 +26,10 @@
 #   PYGOKA_KAFKA_CLASSPATH        extra classpath entries before the broker's jars (e.g. a topic policy)
 #   PYGOKA_KAFKA_SASL_SSL_PORT    also a SASL_SSL listener there: TLS (certificates made by openssl) and
 #                                 SASL/SCRAM-SHA-512 (users pygoka and admin); see scripts/kafka/sasl-ssl.sh
+#   PYGOKA_KAFKA_SSL_SANS         extra subjectAltNames of the SASL_SSL broker's certificate besides IP:<host>
+#                                 and DNS:localhost, comma-separated as openssl takes them: the names clients
+#                                 dial (hostname verification stays on), e.g. DNS:kafka,DNS:kafka.demo.svc for
+#                                 pods dialling a Service kafka and the operator its qualified name
 #   PYGOKA_KAFKA_TOPIC_DEFAULTS   stock (default: Kafka's auto.create.topics.enable=true, num.partitions=1)
 #                                 or strict (auto.create.topics.enable=false)
 #   PYGOKA_KAFKA_EXTRA_PROPERTIES path of a file appended to server.properties (later keys win)

@@ -5,6 +5,8 @@
 # other-ca.pem (a CA that did not sign it, for tests of an untrusted certificate), users (name password, one
 # a line, mode 600) and client/ (a PYGOKA_KAFKA_CONFIG_DIR for user pygoka: one librdkafka setting per file).
 # The certificates and users are made once per fresh data dir (the users live in the cluster metadata).
+# The broker's certificate names IP:$HOST and DNS:localhost, plus PYGOKA_KAFKA_SSL_SANS (comma-separated openssl
+# subjectAltName entries, e.g. DNS:kafka,DNS:kafka.demo.svc: the names clients dial, verified by them).
 
 SASL_SSL_DIR="$RUN_DIR/sasl-ssl"
 #: SASL_SSL_USERS are the SCRAM users made: pygoka (the clients') and admin.
@@ -23,7 +25,8 @@ sasl_ssl_make_files() {
             -keyout "$d/other-ca.key" -out "$d/other-ca.pem" >/dev/null 2>&1
         openssl req -newkey rsa:2048 -nodes -subj "/CN=$HOST" -keyout "$d/broker.key" \
             -out "$d/broker.csr" >/dev/null 2>&1
-        printf 'subjectAltName=IP:%s,DNS:localhost\n' "$HOST" >"$d/san.ext"
+        printf 'subjectAltName=IP:%s,DNS:localhost%s\n' "$HOST" "${PYGOKA_KAFKA_SSL_SANS:+,$PYGOKA_KAFKA_SSL_SANS}" \
+            >"$d/san.ext"
         openssl x509 -req -in "$d/broker.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 30 \
             -extfile "$d/san.ext" -out "$d/broker.crt" >/dev/null 2>&1
         # Kafka's PEM key store: a PKCS#8 key followed by the certificate chain.
