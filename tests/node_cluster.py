@@ -49,13 +49,15 @@ class NodeCluster(Cluster):
     kafka_port: int = 0
     namespaces: list[str] = field(default_factory=list)
 
-    def namespace(self, base: str, labels: dict[str, str] | None = None) -> str:
-        """namespace creates a fresh namespace with the `kafka` Service and waits for its default ServiceAccount."""
+    def namespace(self, base: str, labels: dict[str, str] | None = None, kafka: tuple[int, int] | None = None) -> str:
+        """namespace creates a fresh namespace with the `kafka` Service and waits for its default ServiceAccount;
+        the Service is `kafka:9092` to the shared broker, or kafka=(port, host port) to another one."""
         name = f"{base}-{uuid.uuid4().hex[:6]}"
         self.kubectl("apply", "-f", "-", stdin=yaml.safe_dump(
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels or {}}}))
         self.namespaces.append(name)
-        subprocess.run([str(K8S_SH), "host-service", name, "kafka", "9092", str(self.kafka_port)], env=self.env,
+        port, host_port = kafka or (9092, self.kafka_port)
+        subprocess.run([str(K8S_SH), "host-service", name, "kafka", str(port), str(host_port)], env=self.env,
                        check=True, capture_output=True, text=True)
         wait_until(lambda: self.get("serviceaccount", "default", "-n", name), 60, message=f"{name}/default")
         return name
