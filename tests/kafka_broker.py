@@ -40,3 +40,25 @@ def own_broker(tmp_path: Path) -> Iterator[tuple[str, Kafka]]:
     """
     with started_broker(tmp_path / "run") as broker:
         yield broker
+
+
+@contextmanager
+def unreachable(outage: str, brokers: str, kafka: Kafka) -> Iterator[None]:
+    """unreachable makes a test's own broker unreachable for the block: stopped and then started on its data
+    ("restart"), or running on while every packet to its port is dropped ("network", as a cut link; the broker's
+    own requests to itself, such as transaction markers, wait too)."""
+    if outage == "restart":
+        kafka("stop")
+        try:
+            yield
+        finally:
+            kafka("start", keep_data=True)
+        return
+    if outage != "network":
+        raise ValueError(f"outage must be 'restart' or 'network', not {outage!r}")
+    rule = ["INPUT", "-i", "lo", "-p", "tcp", "--dport", brokers.rsplit(":", 1)[1], "-j", "DROP"]
+    subprocess.run(["iptables", "-I", *rule], check=True)
+    try:
+        yield
+    finally:
+        subprocess.run(["iptables", "-D", *rule], check=True)
