@@ -68,7 +68,8 @@ inputs_of() {
         [[ "$1" == base ]] && declare -f build_base
         [[ "$1" == click-count ]] && label_of runtime
         [[ "$1" == runtime || "$1" == operator || "$1" == click-count ]] && label_of base
-        sha256sum "${files[@]}"
+        # Paths relative to the checkout: another clone of the same sources has the same images.
+        sha256sum "${files[@]}" | sed "s|  $REPO_DIR/|  |"
     } | sha256sum | cut -c1-16
 }
 
