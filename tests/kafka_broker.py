@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from helpers import ROOT, Kafka, free_port
@@ -42,8 +43,12 @@ def own_broker(tmp_path: Path) -> Iterator[tuple[str, Kafka]]:
         yield broker
 
 
+#: Outage is how a test's broker becomes unreachable: restarted, or cut off while it runs.
+Outage = Literal["restart", "network"]
+
+
 @contextmanager
-def unreachable(outage: str, brokers: str, kafka: Kafka) -> Iterator[None]:
+def unreachable(outage: Outage, brokers: str, kafka: Kafka) -> Iterator[None]:
     """unreachable makes a test's own broker unreachable for the block: stopped and then started on its data
     ("restart"), or running on while every packet to its port is dropped ("network", as a cut link; the broker's
     own requests to itself, such as transaction markers, wait too)."""
@@ -54,8 +59,6 @@ def unreachable(outage: str, brokers: str, kafka: Kafka) -> Iterator[None]:
         finally:
             kafka("start", keep_data=True)
         return
-    if outage != "network":
-        raise ValueError(f"outage must be 'restart' or 'network', not {outage!r}")
     rule = ["INPUT", "-i", "lo", "-p", "tcp", "--dport", brokers.rsplit(":", 1)[1], "-j", "DROP"]
     subprocess.run(["iptables", "-I", *rule], check=True)
     try:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from helpers import Kafka, Names, Start, count, wait_until
-from kafka_broker import unreachable
+from kafka_broker import Outage, unreachable
 from procs import FAST_REBALANCE
 from pygoka import (
     Context,
@@ -90,7 +90,7 @@ class Feed:
 def test_a_20_second_outage_while_messages_flow_loses_nothing(own_broker: tuple[str, Kafka],
                                                               names: Names, tmp_path: Path,
                                                               start: Start, caplog: pytest.LogCaptureFixture,
-                                                              guarantee: str, outage: str) -> None:
+                                                              guarantee: str, outage: Outage) -> None:
     brokers, kafka = own_broker
     clicks, group = names("clicks"), names("outage")
     KafkaTopicManager(admin_config(brokers)).ensure_stream(clicks, 4)
