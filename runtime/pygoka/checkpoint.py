@@ -11,6 +11,7 @@ import bisect
 import contextlib
 import logging
 import socket
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -52,6 +53,8 @@ _TRANSIENT_ERRORS = {
 #: _FENCED are the codes of a transactional producer fenced by a newer one with its transactional id.
 _FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
 _CALL_TIMEOUT = 10.0
+# How much longer than its own timeout a librdkafka call may block before it counts as hung (#5456).
+_HUNG_GRACE = 5.0
 # How long asking for the table topic partitions' end offsets may take (after a flush Kafka answered).
 _WATERMARK_TIMEOUT = 2.0
 
@@ -99,8 +102,11 @@ class CheckpointHost(Protocol):
         """take_delivery_failure returns and clears the first failed delivery (error, topic, partition)."""
         ...
 
-    def new_producer(self) -> None:
-        """new_producer replaces the producer with a fresh client of the same configuration."""
+    def new_producer(self, busy: threading.Thread | None = None) -> None:
+        """new_producer replaces the producer with a fresh client of the same configuration.
+
+        busy is a thread still inside a call of the old producer: the old one is closed only after it returned.
+        """
         ...
 
     def rewound(self, reason: str) -> None:
@@ -330,6 +336,8 @@ class ExactlyOnce(Checkpointer):
         self._reconnect = False
         # Short enough that an outage is noticed within a quarter of max_outage of its limit.
         self._call_timeout = max(1.0, min(_CALL_TIMEOUT, options.max_outage / 4))
+        # A thread left inside a hung call of the current producer, which is replaced (see _send_offsets).
+        self._hung: threading.Thread | None = None
 
     def producer_config(self, brokers: str) -> Config:
         config = transactional_producer_config(brokers, self.transactional_id, self.options.max_outage,
@@ -393,8 +401,7 @@ class ExactlyOnce(Checkpointer):
         offsets, pending = self._pending_offsets()
         if offsets:
             metadata = self.host.consumer.consumer_group_metadata()
-            self._call(lambda timeout: self.host.producer.send_offsets_to_transaction(offsets, metadata, timeout),
-                       started, redo_on_timeout=True)
+            self._call(lambda timeout: self._send_offsets(offsets, metadata, timeout), started, redo_on_timeout=True)
         self._call(self.host.producer.commit_transaction, started)
         self._in_transaction = False
         # Only now may the tables get what the transaction wrote to the table topic.
@@ -458,12 +465,46 @@ class ExactlyOnce(Checkpointer):
                 self.serve(self.host.producer.poll, 0)
         if self._reconnect:
             # The new producer's init_transactions aborts the old one's transaction on the broker.
-            self.host.new_producer()
+            busy, self._hung = self._hung, None
+            self.host.new_producer(busy)
             self._call(self.host.producer.init_transactions, started)
             self._reconnect = False
         self._in_transaction = False
         self.host.take_delivery_failure()
         self.discard_tables()
+
+    def _send_offsets(self, offsets: list[TopicPartition], metadata: Any, timeout: float) -> None:
+        """_send_offsets sends the input offsets into the transaction, giving up on a call that ignores timeout.
+
+        After a broker crash librdkafka may wait forever for a group coordinator it still caches, past the
+        call's timeout (confluentinc/librdkafka#5456, #5511): the call then runs on a thread of its own, which is
+        left behind once it overran; the _TIMED_OUT raised here has the transaction redone with a new producer.
+        The new producer's init_transactions fences the old one, so what the stuck call may still send is refused.
+        """
+        producer = self.host.producer
+        outcome: list[BaseException | None] = []
+
+        def send() -> None:
+            try:
+                producer.send_offsets_to_transaction(offsets, metadata, timeout)
+            except BaseException as exc:  # noqa: BLE001 - handed to the checkpointer's thread, which raises it
+                outcome.append(exc)
+            else:
+                outcome.append(None)
+
+        thread = threading.Thread(target=send, name=f"pygoka-send-offsets-{self.host.group}", daemon=True)
+        thread.start()
+        thread.join(timeout + _HUNG_GRACE)
+        if thread.is_alive():
+            self._hung = thread
+            log.warning("group %s: sending the offsets into the transaction did not return within %g s "
+                        "(confluentinc/librdkafka#5456): a new producer redoes the transaction", self.host.group,
+                        timeout + _HUNG_GRACE)
+            raise KafkaException(KafkaError(KafkaError._TIMED_OUT, "send_offsets_to_transaction hung past its "
+                                            f"timeout ({timeout:g} s)", retriable=True))
+        error = outcome[0]
+        if error is not None:
+            raise error
 
     def _rewind(self) -> None:
         """Seek every active partition back to its last committed offset, to process it again.

@@ -498,16 +498,19 @@ class GroupRunner(ContextHost):
             if table is not None:
                 table.acknowledged(message.offset())
 
-    def new_producer(self) -> None:
-        """new_producer creates the producer, or replaces it with a fresh client of the same configuration."""
+    def new_producer(self, busy: threading.Thread | None = None) -> None:
+        """new_producer creates the producer, or replaces it with a fresh client of the same configuration.
+
+        busy is a thread still inside a call of the old producer: the old one is closed only after it returned.
+        """
         config = self.checkpointer.producer_config(self.brokers)
         config["on_delivery"] = self._on_delivery
         config.setdefault("error_cb", self._on_producer_error)
         old, self.producer = self.producer, self.options.transport.producer(config)
         if old is not None:
-            self._retire_producer(old)
+            self._retire_producer(old, busy)
 
-    def _retire_producer(self, producer: Any) -> None:
+    def _retire_producer(self, producer: Any, busy: threading.Thread | None = None) -> None:
         """Drop a replaced producer's undelivered records and close it on a thread of its own.
 
         Closing aborts its transaction, which waits for the broker it lost, forever when librdkafka keeps a stale
@@ -520,6 +523,9 @@ class GroupRunner(ContextHost):
             log.warning("group %s: purging a replaced producer failed: %s", self.group, exc)
 
         def close() -> None:
+            if busy is not None:
+                # Destroying a client while another thread is inside one of its calls is undefined in librdkafka.
+                busy.join()
             try:
                 producer.close()
             except (KafkaException, RuntimeError) as exc:

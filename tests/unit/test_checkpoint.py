@@ -6,6 +6,7 @@ KafkaErrors a test queues for a method; tables and partition runs are the real o
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from types import SimpleNamespace
 from typing import Any
@@ -122,6 +123,7 @@ class FakeHost:
         self.fatal_error: KafkaError | None = None
         self.delivery_failures: list[tuple[KafkaError, str, int]] = []
         self.rewinds: list[str] = []
+        self.busy: threading.Thread | None = None
 
     @property
     def producer(self) -> FakeProducer:
@@ -130,7 +132,8 @@ class FakeHost:
     def take_delivery_failure(self) -> tuple[KafkaError, str, int] | None:
         return self.delivery_failures.pop(0) if self.delivery_failures else None
 
-    def new_producer(self) -> None:
+    def new_producer(self, busy: threading.Thread | None = None) -> None:
+        self.busy = busy
         self.producers.append(FakeProducer(f"producer{len(self.producers)}", self.log))
 
     def rewound(self, reason: str) -> None:
@@ -416,6 +419,43 @@ def test_a_transient_delivery_failure_aborts_and_a_permanent_one_stops() -> None
     host.delivery_failures.append((KafkaError(KafkaError.MSG_SIZE_TOO_LARGE, "too large"), "out", 1))
     with pytest.raises(ProcessingError, match="producing a record failed: too large"):
         cp.checkpoint()
+
+
+class HangingProducer(FakeProducer):
+    """HangingProducer's send_offsets_to_transaction ignores its timeout until released, as librdkafka#5456's."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        super().__init__(name, log)
+        self.release = threading.Event()
+
+    def send_offsets_to_transaction(self, offsets: list[TopicPartition], metadata: Any, timeout: float) -> None:
+        self.call("send_offsets_to_transaction")
+        self.release.wait(5)
+
+
+def test_sending_offsets_that_hangs_past_its_timeout_is_redone_by_a_new_producer(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    host = FakeHost()
+    hanging = HangingProducer("producer0", host.log)
+    host.producers = [hanging]
+    cp = checkpointer(host, "exactly_once")
+    monkeypatch.setattr("pygoka.checkpoint._HUNG_GRACE", 0.0, raising=False)
+    assert isinstance(cp, ExactlyOnce)
+    cp._call_timeout = 0.05
+    host.process(0, 2)
+    try:
+        assert cp.checkpoint() is False
+        assert host.log == ["producer0.flush", "producer0.send_offsets_to_transaction",
+                            "producer1.init_transactions", "producer1.begin_transaction"]
+        # The old producer may be closed only once the hung call returned.
+        assert host.busy is not None and host.busy.is_alive()
+        assert host.consumer.seeks == [("in", 0, 0)] and host.table.dirty_count() == 0
+        host.log.clear()
+        host.process(0, 2)
+        assert cp.checkpoint() is True
+        assert host.run.committed == {"in": 3}
+    finally:
+        hanging.release.set()
 
 
 def test_sending_offsets_that_times_out_is_redone_by_a_new_producer() -> None:
