@@ -27,6 +27,7 @@ from pygoka.errors import (
     OutageError,
     ProcessingError,
     ProducerFailedError,
+    TransactionExpiredError,
 )
 from pygoka.kafka.config import Config, producer_config, transactional_producer_config
 from pygoka.options import ProcessorOptions
@@ -49,9 +50,11 @@ _TRANSIENT_ERRORS = {
     KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_ENOUGH_REPLICAS,
     KafkaError.NOT_ENOUGH_REPLICAS_AFTER_APPEND,
 }
-# How long one transactional call may block before it is retried (and max_outage checked), at most.
 #: _FENCED are the codes of a transactional producer fenced by a newer one with its transactional id.
 _FENCED = {KafkaError._FENCED, KafkaError.PRODUCER_FENCED, KafkaError.INVALID_PRODUCER_EPOCH}
+# What a commit racing the broker's own abort of a timed-out transaction gets before KAFKA-20785's fix.
+_EXPIRED = {*_FENCED, KafkaError.INVALID_TXN_STATE}
+# How long one transactional call may block before it is retried (and max_outage checked), at most.
 _CALL_TIMEOUT = 10.0
 # How much longer than its own timeout a librdkafka call may block before it counts as hung (#5456).
 _HUNG_GRACE = 5.0
@@ -346,8 +349,18 @@ class ExactlyOnce(Checkpointer):
         return config
 
     def _fatal(self, error: KafkaError | str) -> ProducerFailedError:
-        return producer_failed(f"transactional producer '{self.transactional_id}' failed: {_text(error)}", error,
-                               self.host.group)
+        text = f"transactional producer '{self.transactional_id}' failed: {_text(error)}"
+        if not isinstance(error, str) and error.code() in _EXPIRED and self._in_outage():
+            # Not a newer instance: the broker aborted the transaction that outlived the outage (KIP-890 bumps
+            # the epoch). A newer instance's fencing outside an outage still stops the processor.
+            return TransactionExpiredError(f"{text} (after an outage: the broker aborted the transaction, "
+                                           "which outlived transaction.timeout.ms)", group=self.host.group,
+                                           kafka_error=error)
+        return producer_failed(text, error, self.host.group)
+
+    def _in_outage(self) -> bool:
+        """_in_outage tells whether a call of this transaction failed for want of Kafka, or every broker was lost."""
+        return self._trouble_since is not None or self._reconnect
 
     def _client_failure(self, exc: SystemError) -> KafkaError | str:
         # A transactional call reports the producer's fatal error (a fencing, typically) as its own.

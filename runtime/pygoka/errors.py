@@ -124,6 +124,14 @@ class FencedError(ProducerFailedError):
     """FencedError reports a transactional producer fenced by a newer one with its transactional id."""
 
 
+class TransactionExpiredError(FencedError):
+    """TransactionExpiredError is a fencing after an outage: the broker aborted the transaction on its own.
+
+    Kafka aborts a transaction that outlives transaction.timeout.ms and, with its transactions v2 (Kafka 4),
+    bumps the producer's epoch, which fences the producer (KAFKA-20785). Processor.run starts over on it.
+    """
+
+
 class DeliveryError(ProcessingError):
     """DeliveryError reports a record Kafka did not accept or acknowledge (kafka_error), naming its partition."""
 

@@ -10,7 +10,7 @@ from typing import Any
 
 from pygoka.checkpoint import CheckpointStats
 from pygoka.dead_letter import DEAD_LETTER, dead_letter_topic
-from pygoka.errors import NotRunningError, PygokaError
+from pygoka.errors import NotRunningError, PygokaError, TransactionExpiredError
 from pygoka.graph import GroupGraph
 from pygoka.kafka.config import admin_config
 from pygoka.options import ProcessorOptions, default_state_dir
@@ -64,12 +64,22 @@ class Processor:
             self._stop.clear()
             self.error = None
             partitions = self._setup_topics()
-            runner = GroupRunner(self.brokers, self.graph, self.options, self._storage_builder(), partitions,
-                                 self._stop)
-            self._runner = runner
+            runner = self._new_runner(partitions)
         restore = self._install_signal_handlers()
         try:
-            runner.execute()
+            while True:
+                try:
+                    runner.execute()
+                    break
+                except TransactionExpiredError as exc:
+                    if self._stop.is_set():
+                        raise
+                    # Whether the broker committed or aborted is not known here: new clients start from what
+                    # the group committed, and tables recover from the table topic, right either way.
+                    log.warning("group %s: %s; starting over with a new consumer and producer", self.graph.group,
+                                exc)
+                    with self._lock:
+                        runner = self._new_runner(partitions)
         except BaseException as exc:
             self.error = exc
             self.failures += 1
@@ -78,6 +88,11 @@ class Processor:
             restore()
             with self._lock:
                 self._runner = None
+
+    def _new_runner(self, partitions: int) -> GroupRunner:
+        self._runner = GroupRunner(self.brokers, self.graph, self.options, self._storage_builder(), partitions,
+                                   self._stop)
+        return self._runner
 
     def stop(self) -> None:
         """stop makes run() commit what was processed and return."""

@@ -6,6 +6,7 @@ Each test has a broker of its own (tests/kafka_broker.py), stopped and started o
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -33,6 +34,7 @@ from pygoka import (
     group_table,
 )
 from pygoka.kafka.config import admin_config
+from pygoka.kafka.transport import KAFKA
 from pygoka.topic_manager import KafkaTopicManager
 
 pytestmark = pytest.mark.kafka
@@ -141,7 +143,9 @@ def test_a_20_second_outage_while_messages_flow_loses_nothing(own_broker: tuple[
     running.stop()
     print(f"{guarantee}: {len(feed.futures)} clicks, {outage} outage {OUTAGE_SECONDS:.0f} s, {repeated} counted twice")
     if guarantee == "exactly_once":
-        assert "aborting the transaction" in caplog.text, "the outage was meant to outlast the transaction timeout"
+        # The outage outlasts the transaction timeout: the transaction is aborted and redone, or, when the broker
+        # aborted it first and so fenced the producer, the run starts over with new clients.
+        assert "aborting the transaction" in caplog.text or "starting over" in caplog.text, caplog.text[-2000:]
 
 
 @pytest.mark.timeout(240)
@@ -203,3 +207,82 @@ def committed(brokers: str, group: str, topic: str) -> int:
         return offset
     finally:
         consumer.close()
+
+
+class CutAtCommit:
+    """CutAtCommit is a producer whose first commit_transaction after arm() starts a network outage and is sent
+    into it, so that the broker aborts that transaction (it outlives its timeout) while the commit waits."""
+
+    def __init__(self, inner: Any, outage: Any) -> None:
+        self._inner = inner
+        self._outage = outage
+        self.armed = threading.Event()
+
+    def commit_transaction(self, *args: Any) -> None:
+        if self.armed.is_set():
+            self.armed.clear()
+            self._outage()
+        self._inner.commit_transaction(*args)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def __len__(self) -> int:
+        return len(self._inner)
+
+
+@pytest.mark.timeout(300)
+def test_a_commit_the_broker_aborted_during_an_outage_starts_the_run_over(own_broker: tuple[str, Kafka],
+                                                                         names: Names, tmp_path: Path,
+                                                                         start: Start,
+                                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """The commit of an exactly-once transaction is sent just as Kafka becomes unreachable for 20 s; the broker
+    aborts the transaction after its 5 s timeout, which fences the producer (KAFKA-20785): run() starts over
+    with new clients instead of failing, and every count is exact."""
+    brokers, kafka = own_broker
+    clicks, group = names("clicks"), names("expired")
+    KafkaTopicManager(admin_config(brokers)).ensure_stream(clicks, 4)
+    graph = define_group(group, Input(clicks, codec.String(), count), Persist(codec.Int64()))
+    cut_started, cut_ended = threading.Event(), threading.Event()
+
+    def cut() -> None:
+        with unreachable("network", brokers, kafka):
+            cut_started.set()
+            time.sleep(OUTAGE_SECONDS)
+        cut_ended.set()
+
+    def outage() -> None:
+        threading.Thread(target=cut, daemon=True).start()
+        assert cut_started.wait(10), "the network was not cut"
+
+    producers: list[CutAtCommit] = []
+
+    def producer(config: dict[str, Any]) -> Any:
+        producers.append(CutAtCommit(KAFKA.producer(config), outage))
+        return producers[-1]
+
+    processor = Processor(brokers, graph, state_dir=tmp_path / "state", guarantee="exactly_once",
+                          consumer_config=dict(FAST_REBALANCE), producer_config={"transaction.timeout.ms": 5000},
+                          transport=dataclasses.replace(KAFKA, producer=producer))
+    running = start(processor)
+    wait_until(processor.recovered, 60, message="processor recovered")
+    emitter = Emitter(brokers, clicks, codec.String())
+    caplog.set_level(logging.INFO, logger="pygoka")
+    feed = Feed(emitter).start()
+    try:
+        wait_until(lambda: sum(v or 0 for v in counts(processor).values()) > 100, 60, message="counting before")
+        producers[-1].armed.set()
+        assert cut_ended.wait(OUTAGE_SECONDS + 30), "the outage did not start and end"
+        assert running.error is None, f"run() failed: {running.error!r}"
+        time.sleep(3.0)
+        feed.stop()
+        for future in feed.futures:
+            future.result(120)
+        truth = {key: feed.truth[key] for key in KEYS}
+        wait_until(lambda: counts(processor) == truth, 180, message="exact counts after the outage")
+        assert running.error is None and running.thread.is_alive()
+    finally:
+        feed.stop()
+        emitter.finish()
+    running.stop()
+    assert "starting over with a new consumer and producer" in caplog.text, caplog.text[-3000:]

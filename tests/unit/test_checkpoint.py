@@ -14,7 +14,14 @@ from typing import Any
 import pytest
 from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from pygoka.checkpoint import AtLeastOnce, Checkpointer, ExactlyOnce
-from pygoka.errors import DeliveryError, FencedError, OutageError, ProcessingError
+from pygoka.errors import (
+    DeliveryError,
+    FencedError,
+    OutageError,
+    ProcessingError,
+    ProducerFailedError,
+    TransactionExpiredError,
+)
 from pygoka.options import ProcessorOptions
 from pygoka.partition import PartitionRun
 from pygoka.storage import MemoryStorage
@@ -366,7 +373,33 @@ def test_a_fenced_producer_stops_the_processor_with_nothing_stored() -> None:
     with pytest.raises(FencedError, match="transactional producer 'g-tx' failed: error") as raised:
         cp.checkpoint()
     assert raised.value.kafka_error.code() == KafkaError._FENCED
+    assert type(raised.value) is FencedError  # a newer instance's: run() stops
     assert host.table.offset() is None and host.run.committed == {}
+
+
+@pytest.mark.parametrize("code", [KafkaError._FENCED, KafkaError.INVALID_TXN_STATE])
+def test_a_producer_fenced_after_an_outage_is_told_apart_from_a_zombie(code: int) -> None:
+    host = FakeHost()
+    cp = checkpointer(host, "exactly_once")
+    host.process(0, 2)
+    # The commit times out while Kafka is away; once it is back the broker has aborted the transaction.
+    host.producer.fail("commit_transaction", kafka_error(KafkaError._TIMED_OUT, retriable=True),
+                       kafka_error(code, fatal=True))
+    with pytest.raises(TransactionExpiredError, match="after an outage: the broker aborted the transaction") \
+            as raised:
+        cp.checkpoint()
+    assert raised.value.kafka_error.code() == code
+    assert host.table.offset() is None and host.run.committed == {}
+
+
+def test_an_invalid_transaction_state_outside_an_outage_is_no_expiry() -> None:
+    host = FakeHost()
+    cp = checkpointer(host, "exactly_once")
+    host.process(0, 2)
+    host.producer.fail("commit_transaction", kafka_error(KafkaError.INVALID_TXN_STATE, fatal=True))
+    with pytest.raises(ProducerFailedError) as raised:
+        cp.checkpoint()
+    assert not isinstance(raised.value, FencedError)
 
 
 def test_retriable_transactional_errors_are_retried_until_max_outage(clock: Clock) -> None:
