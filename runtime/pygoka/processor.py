@@ -46,6 +46,8 @@ class Processor:
         #: error is what the last run() raised (None while running or after a clean stop); failures counts them.
         self.error: BaseException | None = None
         self.failures = 0
+        #: restarts counts the times run() started over with new clients (a transaction the broker aborted).
+        self.restarts = 0
         if self.options.tester is not None:
             self.options.tester.register_processor(self)
 
@@ -78,6 +80,7 @@ class Processor:
                     # the group committed, and tables recover from the table topic, right either way.
                     log.warning("group %s: %s; starting over with a new consumer and producer", self.graph.group,
                                 exc)
+                    self.restarts += 1
                     with self._lock:
                         runner = self._new_runner(partitions)
         except BaseException as exc:

@@ -286,3 +286,4 @@ def test_a_commit_the_broker_aborted_during_an_outage_starts_the_run_over(own_br
         emitter.finish()
     running.stop()
     assert "starting over with a new consumer and producer" in caplog.text, caplog.text[-3000:]
+    assert processor.restarts >= 1 and processor.failures == 0

@@ -98,6 +98,8 @@ def test_probes_metrics_and_queries(brokers: str, names: Names, tmp_path: Path, 
     metrics = samples(server.url)
     assert total(metrics, "pygoka_messages_processed_total", group=app.group) == len(CLICKS)
     assert total(metrics, "pygoka_processor_failures_total", group=app.group) == 0
+    assert "pygoka_processor_restarts_total" in metrics
+    assert total(metrics, "pygoka_processor_restarts_total", group=app.group) == 0
     assert total(metrics, "pygoka_processor_running", group=app.group) == 1
     assert total(metrics, "pygoka_processor_recovered", group=app.group) == 1
     assert total(metrics, "pygoka_view_recovered", table=app.table) == 1

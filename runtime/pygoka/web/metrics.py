@@ -80,6 +80,9 @@ class PygokaCollector(Collector):
                                 labels=["group", "topic", "partition"])
         failures = CounterMetricFamily("pygoka_processor_failures", "Processor runs that ended with an error.",
                                        labels=["group"])
+        restarts = CounterMetricFamily("pygoka_processor_restarts",
+                                       "Times run() started over with new clients after the broker aborted a "
+                                       "transaction during an outage (exactly-once).", labels=["group"])
         running = GaugeMetricFamily("pygoka_processor_running", "1 while the processor runs.", labels=["group"])
         recovered = GaugeMetricFamily("pygoka_processor_recovered", "1 once the processor's partitions recovered.",
                                       labels=["group"])
@@ -96,6 +99,7 @@ class PygokaCollector(Collector):
             group = processor.graph.group
             state = monitor.processor_state(processor)
             failures.add_metric([group], processor.failures)
+            restarts.add_metric([group], processor.restarts)
             running.add_metric([group], 1.0 if state["status"] == "running" else 0.0)
             recovered.add_metric([group], 1.0 if state["recovered"] else 0.0)
             for partition in state["partitions"]:
@@ -122,8 +126,8 @@ class PygokaCollector(Collector):
             for table in view.partitions():
                 tables.add("view", "", table)
         yield build_info()
-        yield from [processed, rate, lag, failures, running, recovered, rebalances, checkpoints, view_recovered,
-                    view_failed]
+        yield from [processed, rate, lag, failures, restarts, running, recovered, rebalances, checkpoints,
+                    view_recovered, view_failed]
         yield from tables.families()
 
 
