@@ -48,7 +48,11 @@ def build_processor(spec: dict[str, Any], report: Report) -> Processor:
     if join_table:
         edges.append(Join(join_table, codec.String()))
     graph = define_group(spec["group"], *edges)
-    return Processor(spec["brokers"], graph, state_dir=spec["state_dir"], **spec.get("options", {}))
+    options = dict(spec.get("options", {}))
+    if spec.get("leaves"):
+        # As `pygoka run` in a pod its StatefulSet scaled in: gone for good when it stops.
+        options["leaving"] = lambda: True
+    return Processor(spec["brokers"], graph, state_dir=spec["state_dir"], **options)
 
 
 def snapshot(processor: Processor, spec: dict[str, Any], report: Report, running: bool,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,6 +111,10 @@ class ProcessorOptions:
     max_outage: float = option(
         300.0, kind="float", minimum=0, exclusive=True,
         help="Seconds Kafka may be unreachable with work pending before the processor fails.")
+    leaving: Callable[[], bool] | None = option(
+        None, place="python",
+        help="Asked when run() stops cleanly: True when this instance is gone for good (a pod scaled in), so a "
+             "static member leaves its group at once instead of holding its partitions for session.timeout.ms.")
 
     def __post_init__(self) -> None:
         for spec in OPTIONS:

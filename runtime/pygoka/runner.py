@@ -43,6 +43,9 @@ from pygoka.visit import Visits
 log = logging.getLogger("pygoka.processor")
 #: DRY_COMMIT_SPACING is the least time (s) between two exactly-once checkpoints made because the input ran dry.
 DRY_COMMIT_SPACING = 0.02
+# How long a static member leaving its group for good waits for its revoke, and then for the LeaveGroup to go.
+LEAVE_SECONDS = 10.0
+LEAVE_SEND_SECONDS = 0.2
 # Marks a null message that NilHandling.IGNORE skips (None is a valid decoded value).
 _IGNORED = object()
 
@@ -191,6 +194,8 @@ class GroupRunner(ContextHost):
         try:
             if self.consumer is not None:
                 try:
+                    if self._leaves_for_good():
+                        self._leave_group()
                     self.consumer.close()
                 except (KafkaException, RuntimeError) as exc:
                     log.warning("group %s: closing the consumer failed: %s", self.group, exc)
@@ -217,6 +222,29 @@ class GroupRunner(ContextHost):
             if not self._failed:
                 raise late
             log.error("group %s: while stopping after a failure: %s", self.group, late)
+
+    def _leave_group(self) -> None:
+        """_leave_group has a static member leave its group, which its close() never does (KIP-345).
+
+        librdkafka sends the LeaveGroup once the revoke that unsubscribe() starts is done, unless close() began
+        first: the revoke (a final commit) is served here, and the request sent, before the consumer closes.
+        """
+        log.info("group %s: leaving the group for good", self.group)
+        self.consumer.unsubscribe()
+        deadline = time.monotonic() + LEAVE_SECONDS
+        while self.runs and time.monotonic() < deadline:
+            self.consumer.poll(0.05)
+        self.consumer.poll(LEAVE_SEND_SECONDS)
+
+    def _leaves_for_good(self) -> bool:
+        leaving = self.options.leaving
+        if self._failed or leaving is None or not self.options.group_instance_id:
+            return False
+        try:
+            return leaving()
+        except Exception as exc:  # noqa: BLE001 - the user's callable; stopping must close everything anyway
+            log.error("group %s: leaving() raised, staying a member until session.timeout.ms: %r", self.group, exc)
+            return False
 
     # -- rebalancing -----------------------------------------------------------------------------
 

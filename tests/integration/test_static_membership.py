@@ -42,7 +42,7 @@ def instances(brokers: str, tmp_path: Path) -> Iterator[Callable[..., Proc]]:
     built: list[Proc] = []
 
     def make(name: str, **spec: Any) -> Proc:
-        options = {"group_instance_id": f"pod-{name}", "consumer_config": dict(STATIC)}
+        options = {"group_instance_id": f"pod-{name}", "consumer_config": dict(STATIC), **spec.pop("options", {})}
         proc = Proc(name, tmp_path / "procs", brokers=brokers, state_dir=tmp_path / f"state-{name}",
                     options=options, **spec)
         built.append(proc)
@@ -101,3 +101,27 @@ def test_quick_restart_with_the_same_instance_id_keeps_partitions_and_state(
     assert assignments(b) == b_history, "b saw a rebalance"
     assert b.stop() == 0
     assert a.stop() == 0
+
+
+def test_a_static_member_leaving_for_good_hands_its_partitions_over_before_its_session_ends(
+        brokers: str, names: Names, instances: Callable[..., Proc]) -> None:
+    """A member whose leaving() says it is gone (a pod scaled in) leaves at once; one that restarts would not.
+
+    The session is librdkafka's default 45 s: without a LeaveGroup the other instance would get the partitions
+    only once it expired, far beyond the wait here.
+    """
+    clicks, group = names("clicks"), names("leaving")
+    KafkaTopicManager(admin_config(brokers)).ensure_stream(clicks, PARTITIONS)
+    keys = [key_on(partition, PARTITIONS, "user-") for partition in range(PARTITIONS)]
+    session = {"consumer_config": {"session.timeout.ms": 45000, "heartbeat.interval.ms": 500}}
+    a = instances("a", group=group, inputs=[clicks], keys=keys, options=session)
+    a.spec["leaves"] = True
+    a.start()
+    b = instances("b", group=group, inputs=[clicks], keys=keys, options=session).start()
+    b.wait(lambda s: s["recovered"] and len(s["active"]) == 2 and len(a.active()) == 2,
+           message="a and b splitting the partitions")
+    assert a.stop() == 0
+    b.wait(lambda s: s["recovered"] and set(s["active"]) == set(range(PARTITIONS)), timeout=20,
+           message="b holding every partition well before a's session would have expired")
+    assert "leaving the group for good" in a.log_path.read_text(errors="replace")
+    assert b.stop() == 0

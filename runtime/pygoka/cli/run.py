@@ -23,6 +23,7 @@ from pygoka.cli.loading import (
     load_target,
 )
 from pygoka.cli.options import add_option_flags, resolve_options
+from pygoka.cli.scale_in import in_cluster_scale_in
 from pygoka.graph import GroupGraph
 from pygoka.logs import LOG_FORMATS, configure_logging
 from pygoka.processor import Processor
@@ -123,7 +124,11 @@ def build(args: argparse.Namespace) -> Processor | View:
     if (args.view is None) == (args.target is None):
         raise UsageError("run needs exactly one of MODULE:ATTR or --view TABLE")
     kafka = config_dir_settings()
-    config = RunConfig(brokers_of(args), resolve_options(args, os.environ, kafka), kafka)
+    options = resolve_options(args, os.environ, kafka)
+    leaving = in_cluster_scale_in(options.get("group_instance_id"))
+    if leaving is not None:
+        options["leaving"] = leaving
+    config = RunConfig(brokers_of(args), options, kafka)
     target: Target
     if args.view is not None:
         target = ViewSpec(args.view, codec_by_name(args.codec))
