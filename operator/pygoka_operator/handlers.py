@@ -17,6 +17,9 @@ from pygoka_operator.builders import (
     pod_disruption_budget,
     processor_statefulset,
     query_service,
+    role_binding,
+    service_account,
+    statefulset_reader_role,
     view_statefulset,
 )
 from pygoka_operator.builders.labels import labels, selector_labels, selector_string
@@ -169,6 +172,10 @@ def processorgroup(body: kopf.Body, patch: kopf.Patch) -> str | None:
         own_labels = labels(owner.name, "processor", topology.group)
         kube.apply(api_client, headless_service(owner, name, own_labels, selector, int(spec["httpPort"])))
         kube.apply(api_client, pod_disruption_budget(owner, name, own_labels, selector))
+        # The pods' identity and its one permission (get their StatefulSet) exist before any pod runs.
+        kube.apply(api_client, service_account(owner, name, own_labels))
+        kube.apply(api_client, statefulset_reader_role(owner, name, own_labels, name))
+        kube.apply(api_client, role_binding(owner, name, own_labels, name, name))
         # The pods check their code against the topology planned with: a learnt one whole, else what the spec says.
         expected = topology.fields() if SETTINGS.learn_graph else {**learning.declared(declared),
                                                                     "group": topology.group}

@@ -52,7 +52,8 @@ def _each(verbs: str, resource: str, group: str = "", subresource: str = "",
 
 #: REQUIRED are the namespaced permissions the handlers use: kopf lists, watches and patches the resources and
 #: their status; children are read, created and server-side applied (patch), never deleted (owner references
-#: let the garbage collector do that); the Kafka Secret is read; kopf posts core/v1 events.
+#: let the garbage collector do that); the Kafka Secret is read; kopf posts core/v1 events. Granting the pods' Role
+#: (get statefulsets) passes the API server's escalation check only because the operator holds that get itself.
 REQUIRED: tuple[Permission, ...] = (
     *_each("list watch patch", "processorgroups", "pygoka.io"),
     *_each("list watch patch", "views", "pygoka.io"),
@@ -61,6 +62,9 @@ REQUIRED: tuple[Permission, ...] = (
     *_each("get create patch", "statefulsets", "apps"),
     *_each("create patch", "services"),
     *_each("create patch", "poddisruptionbudgets", "policy"),
+    *_each("create patch", "serviceaccounts"),
+    *_each("create patch", "roles", "rbac.authorization.k8s.io"),
+    *_each("create patch", "rolebindings", "rbac.authorization.k8s.io"),
     *_each("get", "secrets"),
     *_each("create", "events"),
 )

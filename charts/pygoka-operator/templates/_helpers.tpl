@@ -68,6 +68,13 @@ applied, never deleted (the garbage collector follows owner references); kopf po
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
   verbs: [create, patch]
+{{- /* Each group's pod identity and its Role (get its own StatefulSet, granted as the operator holds that get). */}}
+- apiGroups: [""]
+  resources: [serviceaccounts]
+  verbs: [create, patch]
+- apiGroups: [rbac.authorization.k8s.io]
+  resources: [roles, rolebindings]
+  verbs: [create, patch]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]

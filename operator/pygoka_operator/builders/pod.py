@@ -40,9 +40,10 @@ def base_env(brokers: str, http_port: int, kafka_secret: str | None) -> list[dic
 
 def pod_template(*, labels: dict[str, str], image: str, command: list[str], env: list[dict[str, Any]],
                  http_port: int, spec: dict[str, Any], query_port: int | None = None,
-                 pull_secrets: Sequence[str] = ()) -> dict[str, Any]:
+                 pull_secrets: Sequence[str] = (), service_account: str | None = None) -> dict[str, Any]:
     """pod_template is the StatefulSet's pod template with spec's resources, env and podTemplate merged in;
-    pull_secrets are the operator's imagePullSecrets."""
+    pull_secrets are the operator's imagePullSecrets, service_account the pods' identity with its token mounted
+    (a podTemplate's serviceAccountName still wins)."""
     secret = (spec.get("kafka") or {}).get("secretRef", {}).get("name")
     mounts: list[dict[str, Any]] = [{"name": "state", "mountPath": STATE_DIR},
                                     {"name": "tmp", "mountPath": "/tmp"}]
@@ -81,6 +82,9 @@ def pod_template(*, labels: dict[str, str], image: str, command: list[str], env:
             "securityContext": dict(POD_SECURITY),
         },
     }
+    if service_account:
+        template["spec"]["serviceAccountName"] = service_account
+        template["spec"]["automountServiceAccountToken"] = True
     if pull_secrets:
         template["spec"]["imagePullSecrets"] = [{"name": name} for name in pull_secrets]
     merged: dict[str, Any] = merge(template, checked_template(spec.get("podTemplate") or {}))

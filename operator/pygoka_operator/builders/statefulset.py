@@ -40,7 +40,8 @@ def processor_statefulset(owner: Owner, spec: dict[str, Any], brokers: str, pull
     if expected:
         env.append(env_var("PYGOKA_EXPECTED_TOPOLOGY", json.dumps(dict(expected), sort_keys=True)))
     template = pod_template(labels=own_labels, image=str(spec["image"]), command=["pygoka", "run", str(spec["graph"])],
-                            env=env, http_port=int(spec["httpPort"]), spec=spec, pull_secrets=pull_secrets)
+                            env=env, http_port=int(spec["httpPort"]), spec=spec, pull_secrets=pull_secrets,
+                            service_account=name)
     return statefulset(owner=owner, name=name, labels=own_labels, selector=selector_labels(owner.name, "processor"),
                        service=name, replicas=int(spec["replicas"]), template=template,
                        storage=spec.get("storage") or {})

@@ -10,6 +10,9 @@ from pygoka_operator.builders import (
     pod_disruption_budget,
     processor_statefulset,
     query_service,
+    role_binding,
+    service_account,
+    statefulset_reader_role,
     view_statefulset,
 )
 from pygoka_operator.builders.labels import labels, selector_labels
@@ -165,6 +168,32 @@ def test_services_and_pdb() -> None:
     assert query["spec"]["type"] == "ClusterIP"
     # Only the pods' query port: the Service exposes neither the monitor page nor probes or metrics.
     assert query["spec"]["ports"] == [{"name": "query", "port": 80, "targetPort": "query", "protocol": "TCP"}]
+
+
+def test_processor_pods_may_get_their_own_statefulset_and_nothing_else() -> None:
+    own = labels("clicks", "processor", "click-count")
+    account = service_account(OWNER, "clicks", own)
+    role = statefulset_reader_role(OWNER, "clicks", own, "clicks")
+    binding = role_binding(OWNER, "clicks", own, "clicks", "clicks")
+    for child in (account, role, binding):
+        assert child["metadata"] == {"name": "clicks", "namespace": "apps", "labels": own,
+                                     "ownerReferences": [OWNER.reference()]}
+    assert account["kind"] == "ServiceAccount"
+    assert role["rules"] == [{"apiGroups": ["apps"], "resources": ["statefulsets"], "resourceNames": ["clicks"],
+                              "verbs": ["get"]}]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "clicks"}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "clicks", "namespace": "apps"}]
+    pod = processor_statefulset(OWNER, processor_spec(FULL_SPEC), "kafka:9092")["spec"]["template"]["spec"]
+    assert (pod["serviceAccountName"], pod["automountServiceAccountToken"]) == ("clicks", True)
+
+
+def test_a_pod_template_service_account_wins_and_view_pods_get_none() -> None:
+    spec = processor_spec({**FULL_SPEC, "podTemplate": {"spec": {"serviceAccountName": "own"}}})
+    pod = processor_statefulset(OWNER, spec, "kafka:9092")["spec"]["template"]["spec"]
+    assert pod["serviceAccountName"] == "own"
+    view = view_statefulset(VIEW_OWNER, view_spec({"group": "click-count"}), "kafka:9092",
+                            "registry.example/pygoka:1")["spec"]["template"]["spec"]
+    assert "serviceAccountName" not in view and "automountServiceAccountToken" not in view
 
 
 def test_a_view_serves_queries_on_a_port_of_its_own_and_the_query_service_targets_only_it() -> None:
