@@ -19,6 +19,18 @@ pytestmark = [pytest.mark.k8s, pytest.mark.kafka, pytest.mark.timeout(900)]
 PARTITIONS = 8
 
 
+def pod_access(cluster: NodeCluster, namespace: str, group: str) -> tuple[str, str, str, str]:
+    """pod_access is what the group's pods may do, as the API server judges it: get their StatefulSet, get another
+    one, list secrets; and the serviceAccountName of pod 0 (the runtime's leave-on-scale-in check needs the first)."""
+    def can(*what: str) -> str:
+        return cluster.kubectl("auth", "can-i", *what, "-n", namespace,
+                               f"--as=system:serviceaccount:{namespace}:{group}", check=False).stdout.strip()
+
+    pod = cluster.get("pod", f"{group}-0", "-n", namespace) or {}
+    return (can("get", f"statefulsets.apps/{group}"), can("get", "statefulsets.apps/other"),
+            can("list", "secrets"), pod.get("spec", {}).get("serviceAccountName", ""))
+
+
 def test_scaling_1_to_4_to_2_keeps_counts_and_never_shares_a_partition(in_cluster: NodeCluster) -> None:
     clicks = ClickCount(in_cluster, in_cluster.namespace("scaling"), "scaling", partitions=PARTITIONS)
     selector = f"app.kubernetes.io/instance={clicks.group},app.kubernetes.io/component=processor"
@@ -26,6 +38,7 @@ def test_scaling_1_to_4_to_2_keeps_counts_and_never_shares_a_partition(in_cluste
         clicks.apply(replicas=1, options={"guarantee": "exactly_once"})
         clicks.wait_ready(1)
         clicks.wait_ready(1, kind="view")
+        assert pod_access(in_cluster, clicks.namespace, clicks.group) == ("yes", "no", "no", clicks.group)
         with ClickStream(clicks, per_second=400):
             for replicas in (4, 2):
                 patched = time.monotonic()
