@@ -194,9 +194,12 @@ class GroupRunner(ContextHost):
         try:
             if self.consumer is not None:
                 try:
-                    if self._leaves_for_good():
-                        self._leave_group()
-                    self.consumer.close()
+                    try:
+                        if self._leaves_for_good():
+                            self._leave_group()
+                    finally:
+                        # Also when the revoke's commit, served while leaving, failed.
+                        self.consumer.close()
                 except (KafkaException, RuntimeError) as exc:
                     log.warning("group %s: closing the consumer failed: %s", self.group, exc)
                 except PygokaError as exc:
