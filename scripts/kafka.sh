@@ -18,7 +18,7 @@
 #   PYGOKA_KAFKA_HOST             PLAINTEXT listener address, advertised as is (default 127.0.0.1; the local
 #                                 Kubernetes node's PYGOKA_K8S_HOST_IP serves this machine and the pods)
 #   PYGOKA_KAFKA_PORT             PLAINTEXT listener port (default 9092)
-#   PYGOKA_KAFKA_CONTROLLER_PORT  KRaft controller port (default 9093)
+#   PYGOKA_KAFKA_CONTROLLER_PORT  KRaft controller port (default: the listener port + 1, 9093)
 #   PYGOKA_KAFKA_KEEP_DATA=1      start on the existing data dir (default: a fresh one each start)
 #   PYGOKA_KAFKA_CLUSTER_ID       cluster id of a fresh data dir (default: a random one)
 #   PYGOKA_KAFKA_HEAP             JVM heap, -Xms = -Xmx (default 512m; less breaks the log cleaner)
@@ -65,7 +65,7 @@ PROPS_FILE="$RUN_DIR/server.properties"
 CLUSTER_ID_FILE="$RUN_DIR/cluster.id"
 
 PORT="${PYGOKA_KAFKA_PORT:-9092}"
-CONTROLLER_PORT="${PYGOKA_KAFKA_CONTROLLER_PORT:-9093}"
+CONTROLLER_PORT="${PYGOKA_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
 HOST="${PYGOKA_KAFKA_HOST:-127.0.0.1}"
 HEAP="${PYGOKA_KAFKA_HEAP:-512m}"
 TOPIC_DEFAULTS="${PYGOKA_KAFKA_TOPIC_DEFAULTS:-stock}"
