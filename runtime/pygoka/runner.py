@@ -32,6 +32,7 @@ from pygoka.errors import (
 )
 from pygoka.graph import GroupGraph
 from pygoka.kafka.config import group_consumer_config, incremental, reader_config
+from pygoka.kafka.resume import resume
 from pygoka.options import NilHandling, ProcessorOptions
 from pygoka.partition import PartitionRun
 from pygoka.rebalance import Assignment
@@ -272,7 +273,7 @@ class GroupRunner(ContextHost):
         started = [TopicPartition(topic, number) for number in numbers if number not in paused
                    for topic in self.consumed]
         if started:
-            consumer.resume(started)
+            resume(consumer, started)
         self.assignment.release_unowned()
 
     def _handle_events(self) -> None:
@@ -282,7 +283,7 @@ class GroupRunner(ContextHost):
             if run.held:
                 held, run.held = run.held, []
                 self._process_batch(held)
-            self.consumer.resume([TopicPartition(topic, run.partition) for topic in self.consumed])
+            resume(self.consumer, [TopicPartition(topic, run.partition) for topic in self.consumed])
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         log.info("group %s: revoked partitions %s", self.group, sorted({tp.partition for tp in partitions}))
