@@ -278,12 +278,16 @@ class GroupRunner(ContextHost):
 
     def _handle_events(self) -> None:
         """Resume the partitions whose tables caught up, processing first what was held back for them."""
+        recovered: list[TopicPartition] = []
         for run in self.assignment.ready():
             log.info("group %s: partition %d recovered", self.group, run.partition)
             if run.held:
                 held, run.held = run.held, []
                 self._process_batch(held)
-            resume(self.consumer, [TopicPartition(topic, run.partition) for topic in self.consumed])
+            recovered.extend(TopicPartition(topic, run.partition) for topic in self.consumed)
+        if recovered:
+            # Together: resuming asks their leaders for end offsets, one round trip for all.
+            resume(self.consumer, recovered)
 
     def _on_revoke(self, consumer: Any, partitions: list[TopicPartition]) -> None:
         log.info("group %s: revoked partitions %s", self.group, sorted({tp.partition for tp in partitions}))
