@@ -65,6 +65,12 @@ PROPS_FILE="$RUN_DIR/server.properties"
 CLUSTER_ID_FILE="$RUN_DIR/cluster.id"
 
 PORT="${PYGOKA_KAFKA_PORT:-9092}"
+# Checked here, before the controller port's default is computed from it (shell arithmetic would take a
+# name for a variable and a stray character for an error of its own).
+if [[ ! "$PORT" =~ ^[1-9][0-9]{0,4}$ ]] || (( PORT < 1 || PORT > 65534 )); then
+    printf 'kafka.sh: error: PYGOKA_KAFKA_PORT must be a port number from 1 to 65534, got %q\n' "$PORT" >&2
+    exit 1
+fi
 CONTROLLER_PORT="${PYGOKA_KAFKA_CONTROLLER_PORT:-$((PORT + 1))}"
 HOST="${PYGOKA_KAFKA_HOST:-127.0.0.1}"
 HEAP="${PYGOKA_KAFKA_HEAP:-512m}"
