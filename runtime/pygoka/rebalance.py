@@ -118,6 +118,7 @@ class Assignment:
         """
         self.rebalances += 1
         paused: list[int] = []
+        started: list[PartitionRun] = []
         for number in numbers:
             if number in self.runs:
                 continue
@@ -130,12 +131,16 @@ class Assignment:
                 joins[topic] = self.join_tables[key]
             run = PartitionRun(number, table, joins)
             self.runs[number] = run
+            started.append(run)
+        # Given to the reader once every table is open (opening takes milliseconds each), so that it starts
+        # reading all of them together rather than a few per pass of its loop.
+        for run in started:
             for partition_table in run.tables():
                 partition_table.standby = False
                 # The group table is read to its end, then only written by this instance; joins are followed.
-                self._read(partition_table, run, follow=partition_table is not table)
+                self._read(partition_table, run, follow=partition_table is not run.table)
             if run.recovering:
-                paused.append(number)
+                paused.append(run.partition)
         if self.runs and self._unassigned_since is not None:
             self.unassigned_seconds += time.monotonic() - self._unassigned_since
             self._unassigned_since = None

@@ -32,7 +32,7 @@ from pygoka.errors import (
 )
 from pygoka.graph import GroupGraph
 from pygoka.kafka.config import group_consumer_config, incremental, reader_config
-from pygoka.kafka.resume import resume
+from pygoka.kafka.fetchers import resume
 from pygoka.options import NilHandling, ProcessorOptions
 from pygoka.partition import PartitionRun
 from pygoka.rebalance import Assignment

@@ -24,6 +24,7 @@ from confluent_kafka import KafkaError, KafkaException, TopicPartition
 
 from pygoka.errors import ClientFailedError
 from pygoka.kafka.config import Config
+from pygoka.kafka.fetchers import assign
 from pygoka.kafka.take import take
 from pygoka.kafka.transport import ConsumerBuilder
 from pygoka.recovery_progress import RecoveryProgress
@@ -186,6 +187,7 @@ class TableReader:
 
     def _catch_up_targets(self) -> None:
         """Fetch each new partition's high watermark and start reading it from the stored offset."""
+        started: list[TopicPartition] = []
         for key, entry in list(self._entries.items()):
             if entry.target is not None:
                 continue
@@ -206,8 +208,11 @@ class TableReader:
                 self._mark_caught_up(key, entry)
                 if not entry.follow:
                     continue
-            self._consumer.incremental_assign([TopicPartition(key[0], key[1], start)])
+            started.append(TopicPartition(key[0], key[1], start))
             entry.assigned = True
+        if started:
+            # Together: assigning asks their leaders for end offsets, one round trip for all.
+            assign(self._consumer, started)
 
     def _store(self, messages: list[Any]) -> None:
         batches: dict[tuple[str, int], tuple[list[tuple[bytes, bytes | None]], list[int]]] = {}

@@ -197,3 +197,24 @@ def test_take_keeps_a_message_whose_partition_stayed_through_an_incremental_reba
     a.assign([0, 1])
     taken = a.take(RebalancingConsumer(lambda: a.deactivate([1]), [6]), 100, 0.1)
     assert [m.offset for m in taken] == [5, 6]
+
+
+def test_the_tables_of_an_assignment_are_given_to_the_reader_once_all_are_open() -> None:
+    events: list[str] = []
+    reader = FakeReader()
+    add = reader.add
+
+    def recording_add(table: PartitionTable, *, follow: bool, on_caught_up: CaughtUp | None = None) -> None:
+        events.append(f"read {table.topic}/{table.partition}")
+        add(table, follow=follow, on_caught_up=on_caught_up)
+
+    def storage(topic: str, partition: int) -> MemoryStorage:
+        events.append(f"open {topic}/{partition}")
+        return MemoryStorage()
+
+    reader.add = recording_add  # type: ignore[method-assign]
+    a = Assignment(GRAPH, storage, reader, hot_standby=False)  # type: ignore[arg-type]
+    assert a.assign([0, 1]) == [0, 1]
+    # The reader starts reading all of them in one pass rather than the few opened before each of its passes.
+    assert events == ["open g-table/0", "open profiles/0", "open g-table/1", "open profiles/1",
+                      "read g-table/0", "read profiles/0", "read g-table/1", "read profiles/1"]

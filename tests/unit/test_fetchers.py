@@ -1,4 +1,5 @@
-"""resume: partitions are resumed, then their leaders asked for end offsets, which wakes librdkafka's fetchers."""
+"""resume and assign: partitions are made fetchable, then their leaders asked for end offsets, which wakes
+librdkafka's fetchers."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import logging
 
 import pytest
 from confluent_kafka import OFFSET_END, KafkaError, KafkaException, TopicPartition
-from pygoka.kafka.resume import WAKE_TIMEOUT, resume
+from pygoka.kafka.fetchers import WAKE_TIMEOUT, assign, resume
 
 
 class Recorder:
-    """Recorder is a consumer that records resume and offsets_for_times calls; fail makes the latter raise."""
+    """Recorder is a consumer that records its calls; fail makes offsets_for_times raise."""
 
     def __init__(self, fail: KafkaError | None = None) -> None:
         self.fail = fail
@@ -18,6 +19,9 @@ class Recorder:
 
     def resume(self, partitions: list[TopicPartition]) -> None:
         self.calls.append(("resume", _plain(partitions), None))
+
+    def incremental_assign(self, partitions: list[TopicPartition]) -> None:
+        self.calls.append(("incremental_assign", _plain(partitions), None))
 
     def offsets_for_times(self, partitions: list[TopicPartition], timeout: float) -> list[TopicPartition]:
         self.calls.append(("offsets_for_times", _plain(partitions), timeout))
@@ -47,3 +51,21 @@ def test_a_failed_end_offset_request_leaves_the_partitions_resumed_and_says_why(
     assert consumer.calls[0] == ("resume", [("clicks", 1, TopicPartition("clicks", 1).offset)], None)
     assert "leader did not answer" in caplog.text
     assert "resumed clicks/1, whose fetching may start up to a second late" in caplog.text
+
+
+def test_assign_adds_the_partitions_at_their_offsets_then_asks_their_leaders_for_end_offsets() -> None:
+    consumer = Recorder()
+    assign(consumer, [TopicPartition("profiles", 0, 17), TopicPartition("profiles", 1, 0)])
+    assert consumer.calls == [
+        ("incremental_assign", [("profiles", 0, 17), ("profiles", 1, 0)], None),
+        ("offsets_for_times", [("profiles", 0, OFFSET_END), ("profiles", 1, OFFSET_END)], WAKE_TIMEOUT),
+    ]
+
+
+def test_a_failed_end_offset_request_leaves_the_partitions_assigned_and_says_why(
+        caplog: pytest.LogCaptureFixture) -> None:
+    consumer = Recorder(fail=KafkaError(KafkaError._TIMED_OUT, "leader did not answer"))
+    with caplog.at_level(logging.INFO, logger="pygoka.kafka"):
+        assign(consumer, [TopicPartition("profiles", 2, 5)])
+    assert consumer.calls[0] == ("incremental_assign", [("profiles", 2, 5)], None)
+    assert "assigned profiles/2, whose fetching may start up to a second late" in caplog.text
