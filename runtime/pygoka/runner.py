@@ -46,6 +46,10 @@ log = logging.getLogger("pygoka.processor")
 DRY_COMMIT_SPACING = 0.02
 # How long a static member leaving its group for good waits for its revoke, and then for the LeaveGroup to go.
 LEAVE_SECONDS = 10.0
+# How long the runner waits for messages: a partition's recovery is noticed only between two waits, so while one
+# recovers the wait is short (its input is paused: nothing may be fetched to end the wait sooner).
+POLL_SECONDS = 0.1
+RECOVERING_POLL_SECONDS = 0.01
 LEAVE_SEND_SECONDS = 0.2
 # Marks a null message that NilHandling.IGNORE skips (None is a valid decoded value).
 _IGNORED = object()
@@ -124,7 +128,8 @@ class GroupRunner(ContextHost):
             self._start()
             while not self.stop_event.is_set():
                 self._handle_events()
-                messages = self.assignment.take(self.consumer, batch_size, 0.1)
+                wait = POLL_SECONDS if self.assignment.recovered() else RECOVERING_POLL_SECONDS
+                messages = self.assignment.take(self.consumer, batch_size, wait)
                 if messages:
                     self._process_batch(messages)
                 self.checkpointer.serve(self.producer.poll, 0)
