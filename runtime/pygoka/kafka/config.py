@@ -70,9 +70,6 @@ def group_consumer_config(brokers: str, group: str, overrides: Mapping[str, Any]
         "isolation.level": "read_committed",
         "enable.partition.eof": False,
         "fetch.queue.backoff.ms": 10,
-        # A partition resumed after its table recovered joins its leader's next fetch: with librdkafka's 500 ms
-        # it waited up to that long behind the long poll of the instance's idle partitions (100 ms: 0.1 s).
-        "fetch.wait.max.ms": 100,
         **NO_AUTO_CREATE,
         # A member learns that its group rebalances from a heartbeat's answer: with librdkafka's 3 s, every
         # instance that joins or leaves stops the others' processing for up to 3 s longer.
