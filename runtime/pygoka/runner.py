@@ -46,11 +46,11 @@ log = logging.getLogger("pygoka.processor")
 DRY_COMMIT_SPACING = 0.02
 # How long a static member leaving its group for good waits for its revoke, and then for the LeaveGroup to go.
 LEAVE_SECONDS = 10.0
+LEAVE_SEND_SECONDS = 0.2
 # How long the runner waits for messages: a partition's recovery is noticed only between two waits, so while one
 # recovers the wait is short (its input is paused: nothing may be fetched to end the wait sooner).
 POLL_SECONDS = 0.1
 RECOVERING_POLL_SECONDS = 0.01
-LEAVE_SEND_SECONDS = 0.2
 # Marks a null message that NilHandling.IGNORE skips (None is a valid decoded value).
 _IGNORED = object()
 
