@@ -1,16 +1,17 @@
-"""TableReader: partitions added together are assigned in one call, and their leaders' fetchers woken."""
+"""TableReader: partitions added together are assigned in one call, their leaders' fetchers woken; a batch's
+records reach their tables in order."""
 
 from __future__ import annotations
 
 import threading
 from typing import Any
 
-from confluent_kafka import OFFSET_END, TopicPartition
+from confluent_kafka import OFFSET_END, KafkaError, TopicPartition
 from pygoka.kafka.config import reader_config
 from pygoka.storage.memory import MemoryStorage
 from pygoka.table import PartitionTable
 from pygoka.table_reader import TableReader
-from pygoka.tester.broker import Broker
+from pygoka.tester.broker import Broker, MemoryMessage
 from pygoka.tester.consumer import MemoryConsumer
 
 
@@ -63,3 +64,47 @@ def test_tables_added_together_are_assigned_in_one_call_then_their_fetchers_woke
         ("offsets_for_times", [("profiles", 0, OFFSET_END), ("profiles", 1, OFFSET_END), ("profiles", 2, OFFSET_END)]),
     ]
     assert [table.next_offset() for table in tables] == [2, 3, 4]
+
+
+class TransientError:
+    """TransientError is a consumer error message librdkafka recovers from itself (a broker gone for a while)."""
+
+    def __init__(self, topic: str, partition: int) -> None:
+        self._topic, self._partition = topic, partition
+
+    def error(self) -> KafkaError:
+        return KafkaError(KafkaError._TRANSPORT, "broker down")
+
+    def topic(self) -> str:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+
+def test_a_batch_of_interleaved_partitions_and_topics_reaches_each_table_in_order() -> None:
+    reader = TableReader("g", lambda config: MemoryConsumer(Broker(1), config), reader_config("memory", "g"))
+    tables = {(topic, partition): PartitionTable(topic, partition, MemoryStorage())
+              for topic in ("a", "b") for partition in (0, 1)}
+    for table in tables.values():
+        reader.add(table, follow=True)
+
+    def record(topic: str, partition: int, offset: int, key: bytes | None, value: bytes) -> MemoryMessage:
+        return MemoryMessage(topic, partition, offset, key, value, None, 0)
+
+    reader._store([
+        record("a", 0, 0, b"k1", b"1"), record("a", 0, 1, b"k2", b"2"),
+        record("b", 0, 0, b"k1", b"b"),  # the same partition number of another topic
+        record("a", 0, 2, b"k1", b"3"),  # a/0 again in the same batch: after its earlier run
+        TransientError("a", 1),
+        record("a", 1, 5, None, b"x"),  # no key: not a table update
+        record("a", 1, 6, b"k4", b"4"), record("a", 1, 7, None, b"y"),
+    ])
+
+    contents = {tp: (list(table.iterate()), table.offset()) for tp, table in tables.items()}
+    assert contents == {
+        ("a", 0): ([(b"k1", b"3"), (b"k2", b"2")], 2),
+        ("b", 0): ([(b"k1", b"b")], 0),
+        ("a", 1): ([(b"k4", b"4")], 6),
+        ("b", 1): ([], None),
+    }
