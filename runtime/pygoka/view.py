@@ -81,8 +81,11 @@ class View:
             self._recovered.clear()
             self._caught_up = set()
         try:
+            # Started first: its clients connect to the brokers while the partitions' stores open, and a
+            # client asked for offsets right after its creation waited up to 0.7 s for its first connection.
+            reader = self._start_reader()
             self._open()
-            self._follow()
+            self._follow(reader)
         except BaseException as exc:
             self.error = exc
             raise
@@ -181,12 +184,15 @@ class View:
         self._tables = [PartitionTable(self.table, number, builder(self.table, number)) for number in range(count)]
         self._started.set()
 
-    def _follow(self) -> None:
+    def _start_reader(self) -> TableReader:
         config = reader_config(self.brokers, f"view-{self.table}", self._consumer_config)
-        while not self._stop.is_set():
-            reader = TableReader(f"view-{self.table}", self.transport.consumer, config)
-            self._reader = reader
-            reader.start()
+        reader = TableReader(f"view-{self.table}", self.transport.consumer, config)
+        self._reader = reader
+        reader.start()
+        return reader
+
+    def _follow(self, reader: TableReader) -> None:
+        while True:
             for table in self._tables:
                 reader.add(table, follow=True, on_caught_up=self._on_caught_up)
             while not self._stop.wait(0.1):
@@ -198,7 +204,9 @@ class View:
             if not self.auto_reconnect:
                 raise reader.error
             log.warning("view of %s lost its reader (%s); reconnecting", self.table, reader.error)
-            self._stop.wait(self.reconnect_backoff)
+            if self._stop.wait(self.reconnect_backoff):
+                return
+            reader = self._start_reader()
 
     def _on_caught_up(self, table: PartitionTable) -> None:
         table.caught_up()
@@ -208,6 +216,8 @@ class View:
 
     def _close(self) -> None:
         self._started.clear()
+        if self._reader is not None:
+            self._reader.stop()  # already stopped unless opening the stores failed
         tables, self._tables = self._tables, []
         for table in tables:
             table.close()

@@ -243,9 +243,10 @@ def test_error_of_processor_started_later_surfaces(tester: Tester) -> None:
 
 
 def test_view_of_missing_table_fails(tester: Tester) -> None:
-    """A view of a table nobody created fails with the TopicError a view on Kafka raises (B26)."""
+    """A view of a table nobody created fails with the TopicError a view on Kafka raises (B26), its reader stopped."""
     with pytest.raises(TopicError, match="'missing-table' does not exist"):
         tester.new_view("missing-table", codec.String())
+    assert [thread.name for thread in threading.enumerate() if thread.name == "pygoka-reader-view-missing-table"] == []
 
 
 @pytest.mark.parametrize("tester", [1, 4], indirect=True)
