@@ -6,9 +6,9 @@ seconds passed, two of them are stopped with SIGTERM (4 -> 2). A consumer of the
 each partition's updates arrive. A phase's stall is the longest time any one partition went without an
 update, from the phase's start until it ends (the group stable again plus SETTLE_SECONDS); with the stream
 flowing, a partition that keeps processing has gaps of a few milliseconds. How many partitions stalled for
-over STALLED_SECONDS tells a stop-the-world rebalance (all of them) from an incremental one (those moved);
-the largest emit-to-update latency of the clicks sent during the phase is reported too. The counts are then
-checked exactly.
+over stalls.STALLED_SECONDS tells a stop-the-world rebalance (all of them) from an incremental one (those
+moved); the largest emit-to-update latency of the clicks sent during the phase is reported too. The counts
+are then checked exactly.
 """
 
 from __future__ import annotations
@@ -23,14 +23,13 @@ from common import admin, create_topic, key_name, watch_topic
 from compare_run import Run, wait_committed
 from confluent_kafka import ConsumerGroupState, Producer
 from launch import DECODERS, Launcher, state_topic, table_topics_to_create
+from stalls import PartitionArrivals
 
 if TYPE_CHECKING:
     from compare import Bench
 
 #: SETTLE_SECONDS is how long a phase goes on after its group is stable again (moved partitions resuming).
 SETTLE_SECONDS = 5.0
-#: STALLED_SECONDS is the gap after which a partition counts as stalled (at 1,000/s over 8 it has ~8 ms gaps).
-STALLED_SECONDS = 0.5
 #: WARM_SECONDS is how long the stream flows through the single process before the first step.
 WARM_SECONDS = 3.0
 
@@ -47,8 +46,8 @@ class Stream:
         self.arrivals: dict[tuple[str, int], float] = {}
         #: last is each key's latest count on the state topic.
         self.last: dict[str, int] = {}
-        #: by_partition are the arrival times of the updates of each state topic partition, in order.
-        self.by_partition: dict[int, list[float]] = {}
+        #: partitions are the arrival times of each state topic partition's updates.
+        self.partitions = PartitionArrivals()
         self._stop_feed = threading.Event()
         self._stop_watch = threading.Event()
         self._ready = threading.Event()
@@ -76,7 +75,7 @@ class Stream:
         decoded = self.decode(key, value)
         self.arrivals.setdefault(decoded, now)
         self.last[decoded[0]] = decoded[1]
-        self.by_partition.setdefault(partition, []).append(now)
+        self.partitions.note(partition, now)
 
     def _feed(self) -> None:
         producer = Producer({"bootstrap.servers": self.brokers, "partitioner": "fnv1a", "linger.ms": 0})
@@ -94,26 +93,6 @@ class Stream:
             producer.poll(0)
             i += 1
         producer.flush(60)
-
-    def stall(self, start: float, end: float) -> float:
-        """stall is the longest time (s) any partition went without an update within [start, end]."""
-        return max((self._stall(times, start, end) for times in self.by_partition.values()), default=0.0)
-
-    @staticmethod
-    def _stall(times: list[float], start: float, end: float) -> float:
-        longest = 0.0
-        previous = max((t for t in times if t < start), default=start)
-        for t in times:
-            if t >= start:
-                longest = max(longest, min(t, end) - previous)
-                previous = t
-            if t > end:
-                return longest
-        return max(longest, end - previous)
-
-    def stalled(self, start: float, end: float, longer_than: float = STALLED_SECONDS) -> int:
-        """stalled counts the partitions that went without an update for longer_than seconds in [start, end]."""
-        return sum(self._stall(times, start, end) > longer_than for times in self.by_partition.values())
 
     def max_latency_ms(self, start: float, end: float) -> float:
         """max_latency_ms is the largest emit-to-update latency of the clicks sent within [start, end]."""
@@ -191,8 +170,10 @@ def scaling(bench: Bench, launcher: Launcher, system: str) -> dict[str, Any]:
     return {"system": system, "workload": "scaling 1->4->2", "msgs_per_s": len(stream.sent) / (in_end - out_start
             + WARM_SECONDS), "wall_s": in_end - out_start, "cpu_s": sum(r.cpu_s for r in runs),
             "peak_rss_mib": max(r.peak_rss_mib for r in runs), "verified": True,
-            "stall_out_s": stream.stall(out_start, in_start), "stall_in_s": stream.stall(in_start, in_end),
-            "stalled_out": stream.stalled(out_start, in_start), "stalled_in": stream.stalled(in_start, in_end),
+            "stall_out_s": stream.partitions.stall(out_start, in_start),
+            "stall_in_s": stream.partitions.stall(in_start, in_end),
+            "stalled_out": stream.partitions.stalled(out_start, in_start),
+            "stalled_in": stream.partitions.stalled(in_start, in_end),
             "max_latency_out_ms": stream.max_latency_ms(out_start, in_start),
             "max_latency_in_ms": stream.max_latency_ms(in_start, in_end),
             "stable_out_s": out_stable, "stable_in_s": in_stable}
