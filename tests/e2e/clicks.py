@@ -12,6 +12,7 @@ import copy
 import random
 import re
 import subprocess
+import sys
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -25,6 +26,10 @@ from helpers import ROOT, wait_until
 from node_cluster import NodeCluster
 from pygoka import Emitter
 from pygoka.codec import String
+
+sys.path.insert(0, str(ROOT / "bench"))
+from common import watch_topic  # bench/ is not a package
+from stalls import PartitionArrivals
 
 EXAMPLE = ROOT / "examples" / "k8s" / "click-count.yaml"
 #: FAST_SESSION lets a static member that left (a pod scaled in) be noticed in seconds, not librdkafka's 45.
@@ -183,6 +188,28 @@ class ClickStream(Background):
                     self.sent[user] += 1
                 time.sleep(max(0.0, 0.1 - (time.monotonic() - started)))
             assert emitter.flush(60) == 0
+
+
+class TableArrivals(Background):
+    """TableArrivals notes when each partition's updates of the group table arrive, read committed as a View reads."""
+
+    def __init__(self, clicks: ClickCount) -> None:
+        super().__init__(join_seconds=30)
+        self.clicks = clicks
+        #: partitions are read once stop() returned: the watcher's thread adds to them until then.
+        self.partitions = PartitionArrivals()
+        self._ready = threading.Event()
+
+    def __enter__(self) -> Self:
+        super().__enter__()
+        if not self._ready.wait(30):
+            raise TimeoutError(f"the watcher of {self.clicks.table} did not start")
+        return self
+
+    def _run(self) -> None:
+        watch_topic(self.clicks.cluster.brokers, self.clicks.table,
+                    lambda _key, _value, partition: self.partitions.note(partition, time.monotonic()),
+                    self._ready, self._stop)
 
 
 class PodLogs(Background):
