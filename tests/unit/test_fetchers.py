@@ -7,7 +7,7 @@ import logging
 
 import pytest
 from confluent_kafka import OFFSET_END, KafkaError, KafkaException, TopicPartition
-from pygoka.kafka.fetchers import WAKE_TIMEOUT, assign, resume
+from pygoka.kafka.fetchers import WAKE_WAIT, assign, resume
 
 
 class Recorder:
@@ -40,16 +40,16 @@ def test_resume_resumes_then_asks_the_leaders_for_the_partitions_end_offsets() -
     assert [call[0] for call in consumer.calls] == ["resume", "offsets_for_times"]
     assert [(topic, number) for topic, number, _ in consumer.calls[0][1]] == [("clicks", 3), ("profiles", 3)]
     assert consumer.calls[1][1] == [("clicks", 3, OFFSET_END), ("profiles", 3, OFFSET_END)]
-    assert consumer.calls[1][2] == WAKE_TIMEOUT
+    assert consumer.calls[1][2] == WAKE_WAIT
 
 
 def test_a_failed_end_offset_request_leaves_the_partitions_resumed_and_says_why(
         caplog: pytest.LogCaptureFixture) -> None:
-    consumer = Recorder(fail=KafkaError(KafkaError._TIMED_OUT, "leader did not answer"))
+    consumer = Recorder(fail=KafkaError(KafkaError._TRANSPORT, "leader connection refused"))
     with caplog.at_level(logging.INFO, logger="pygoka.kafka"):
         resume(consumer, [TopicPartition("clicks", 1)])
     assert consumer.calls[0] == ("resume", [("clicks", 1, TopicPartition("clicks", 1).offset)], None)
-    assert "leader did not answer" in caplog.text
+    assert "leader connection refused" in caplog.text
     assert "resumed clicks/1, whose fetching may start up to a second late" in caplog.text
 
 
@@ -58,14 +58,22 @@ def test_assign_adds_the_partitions_at_their_offsets_then_asks_their_leaders_for
     assign(consumer, [TopicPartition("profiles", 0, 17), TopicPartition("profiles", 1, 0)])
     assert consumer.calls == [
         ("incremental_assign", [("profiles", 0, 17), ("profiles", 1, 0)], None),
-        ("offsets_for_times", [("profiles", 0, OFFSET_END), ("profiles", 1, OFFSET_END)], WAKE_TIMEOUT),
+        ("offsets_for_times", [("profiles", 0, OFFSET_END), ("profiles", 1, OFFSET_END)], WAKE_WAIT),
     ]
 
 
 def test_a_failed_end_offset_request_leaves_the_partitions_assigned_and_says_why(
         caplog: pytest.LogCaptureFixture) -> None:
-    consumer = Recorder(fail=KafkaError(KafkaError._TIMED_OUT, "leader did not answer"))
+    consumer = Recorder(fail=KafkaError(KafkaError._TRANSPORT, "leader connection refused"))
     with caplog.at_level(logging.INFO, logger="pygoka.kafka"):
         assign(consumer, [TopicPartition("profiles", 2, 5)])
     assert consumer.calls[0] == ("incremental_assign", [("profiles", 2, 5)], None)
     assert "assigned profiles/2, whose fetching may start up to a second late" in caplog.text
+
+
+def test_answers_later_than_the_wait_are_not_waited_for_and_not_reported(caplog: pytest.LogCaptureFixture) -> None:
+    consumer = Recorder(fail=KafkaError(KafkaError._TIMED_OUT, "Local: Timed out"))
+    with caplog.at_level(logging.DEBUG, logger="pygoka.kafka"):
+        resume(consumer, [TopicPartition("clicks", 1)])
+    assert [call[0] for call in consumer.calls] == ["resume", "offsets_for_times"]
+    assert caplog.text == ""
