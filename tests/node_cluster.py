@@ -141,7 +141,8 @@ def start_node_cluster(config: pytest.Config, tmp_path_factory: pytest.TempPathF
     kafka_port = free_port()
     env.update(PYTHON=sys.executable, PYGOKA_KAFKA_HOST=env["PYGOKA_K8S_HOST_IP"], PYGOKA_KAFKA_PORT=str(kafka_port),
                PYGOKA_KAFKA_CONTROLLER_PORT=str(free_port()))
-    subprocess.run([str(KAFKA_SH), "start"], env=env, check=True, capture_output=True, text=True, timeout=300)
+    kafka = subprocess.run([str(KAFKA_SH), "start"], env=env, capture_output=True, text=True, timeout=300)
+    assert kafka.returncode == 0, f"kafka.sh start failed:\n{kafka.stderr}"
     helm_home = run_dir / "helm"
     env.update(HELM_CACHE_HOME=str(helm_home / "cache"),
                HELM_CONFIG_HOME=str(helm_home / "config"), HELM_DATA_HOME=str(helm_home / "data"))
