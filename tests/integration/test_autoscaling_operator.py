@@ -69,7 +69,8 @@ def test_lag_scales_the_group_out_and_committing_it_scales_in(installed: Cluster
         "scaleUpStabilizationSeconds": 0, "scaleDownStabilizationSeconds": 6, "intervalSeconds": 2}))
 
     pg = wait_for(status(installed, namespace, name),
-                  lambda r: r["spec"]["replicas"] == 3 and "lastScaling" in r["status"], "scaled out to 3",
+                  # The autoscaler patches spec.replicas first: the group may have no status yet.
+                  lambda r: r["spec"]["replicas"] == 3 and "lastScaling" in (r.get("status") or {}), "scaled out to 3",
                   timeout=90)
     assert pg["status"]["lag"] == 1000
     assert pg["status"]["desiredReplicas"] == 3
