@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient
+from confluent_kafka.admin import AdminClient, OffsetSpec
 from confluent_kafka.cimpl import NewTopic
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -87,7 +87,11 @@ def admin(brokers: str) -> AdminClient:
 
 
 def create_topic(brokers: str, topic: str, partitions: int, config: dict[str, str] | None = None) -> None:
-    """create_topic creates topic and waits until every partition has a leader."""
+    """create_topic creates topic and waits until every partition's leader answers for it.
+
+    A leader in the metadata is not enough: right after the creation it may still refuse the partition
+    (NOT_LEADER_OR_FOLLOWER), which Goka's processor does not retry when it asks for a table's oldest offset.
+    """
     client = admin(brokers)
     future = client.create_topics([NewTopic(topic, num_partitions=partitions, replication_factor=-1,
                                             config=config or {})], operation_timeout=30)[topic]
@@ -97,10 +101,21 @@ def create_topic(brokers: str, topic: str, partitions: int, config: dict[str, st
         info = client.list_topics(topic=topic, timeout=10).topics.get(topic)
         if info is not None and info.error is None and len(info.partitions) == partitions and all(
             p.leader >= 0 for p in info.partitions.values()
-        ):
+        ) and _leaders_answer(client, topic, partitions):
             return
         time.sleep(0.05)
-    raise RuntimeError(f"topic {topic} has no leaders after 60s")
+    raise RuntimeError(f"topic {topic} has no leaders that answer for it after 60s")
+
+
+def _leaders_answer(client: AdminClient, topic: str, partitions: int) -> bool:
+    """_leaders_answer tells whether every partition's leader answers a ListOffsets request for it."""
+    requests = {TopicPartition(topic, p): OffsetSpec.earliest() for p in range(partitions)}
+    try:
+        for answer in client.list_offsets(requests, request_timeout=10).values():
+            answer.result()
+    except KafkaException:
+        return False
+    return True
 
 
 def delete_topics(brokers: str, topics: Iterable[str]) -> None:
