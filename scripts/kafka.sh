@@ -166,9 +166,15 @@ broker_pid() {
     pid=$(<"$PID_FILE")
     [[ "$pid" =~ ^[0-9]+$ ]] || return 1
     [[ -r "/proc/$pid/cmdline" ]] || return 1
-    # Guard against a recycled pid: it must be kafka.Kafka on our properties.
-    local cmdline
-    cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+    # Guard against a recycled pid: it must be kafka.Kafka on our properties. The pid file is written just
+    # before `exec java`, and while an exec runs the command line reads empty (4 reads in 100 right after the
+    # file appeared, none 50 ms later): an empty one is read again for up to a second (a zombie's stays empty).
+    local cmdline="" i
+    for ((i = 0; i < 20; i++)); do
+        cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || return 1
+        [[ -z "$cmdline" ]] || break
+        sleep 0.05
+    done
     [[ "$cmdline" == *kafka.Kafka*"$PROPS_FILE"* ]] || return 1
     printf '%s\n' "$pid"
 }
@@ -390,15 +396,12 @@ start_unlocked() {
             nohup setsid bash -c 'echo $$ >"$0"; exec "$@"' "$PID_FILE" "${java_cmd[@]}" \
                 >"$STDOUT_FILE" 2>&1 </dev/null 9>&- &
         )
-        # The pid file is written just before `exec java`, and while an exec runs /proc/<pid>/cmdline reads
-        # empty (4 reads in 100 right after the file appeared, none 50 ms later): broker_pid is asked again.
         local i
-        pid=""
         for ((i = 0; i < 50; i++)); do
-            pid=$(broker_pid) && break
+            [[ -s "$PID_FILE" ]] && break
             sleep 0.1
         done
-        [[ -n "$pid" ]] || {
+        pid=$(broker_pid) || {
             print_log_tail
             die "the broker did not start"
         }
@@ -407,7 +410,7 @@ start_unlocked() {
 
     local deadline=$((SECONDS + START_TIMEOUT))
     while ((SECONDS < deadline)); do
-        if ! broker_pid >/dev/null && ! { sleep 0.1 && broker_pid >/dev/null; }; then
+        if ! broker_pid >/dev/null; then
             print_log_tail
             rm -f "$PID_FILE"
             die "the broker exited during startup"
