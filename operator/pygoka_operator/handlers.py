@@ -15,11 +15,9 @@ from pygoka_operator.autoscaling import daemon as _autoscaler  # noqa: F401 - re
 from pygoka_operator.builders import (
     headless_service,
     pod_disruption_budget,
+    processor_access,
     processor_statefulset,
     query_service,
-    role_binding,
-    service_account,
-    statefulset_reader_role,
     view_statefulset,
 )
 from pygoka_operator.builders.labels import labels, selector_labels, selector_string
@@ -173,9 +171,8 @@ def processorgroup(body: kopf.Body, patch: kopf.Patch) -> str | None:
         kube.apply(api_client, headless_service(owner, name, own_labels, selector, int(spec["httpPort"])))
         kube.apply(api_client, pod_disruption_budget(owner, name, own_labels, selector))
         # The pods' identity and its one permission (get their StatefulSet) exist before any pod runs.
-        kube.apply(api_client, service_account(owner, name, own_labels))
-        kube.apply(api_client, statefulset_reader_role(owner, name, own_labels, name))
-        kube.apply(api_client, role_binding(owner, name, own_labels, name, name))
+        for child in processor_access(owner, name, own_labels, spec):
+            kube.apply(api_client, child)
         # The pods check their code against the topology planned with: a learnt one whole, else what the spec says.
         expected = topology.fields() if SETTINGS.learn_graph else {**learning.declared(declared),
                                                                     "group": topology.group}

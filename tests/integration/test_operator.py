@@ -222,6 +222,25 @@ def test_spec_change_rolls_the_statefulset(installed: Cluster, operator: Operato
     assert pod_spec["nodeSelector"] == {"disk": "ssd"}
 
 
+def test_pods_of_a_pod_template_service_account_may_read_their_statefulset(installed: Cluster, operator: Operator,
+                                                                           namespace: str, names: Names) -> None:
+    """Pods running as a podTemplate's ServiceAccount get the Role too: it tells them a scale-in from a restart."""
+    name = names("own-sa")
+    installed.kubectl("create", "serviceaccount", "apps-identity", "-n", namespace)
+    installed.apply(namespace, processor_group(name, podTemplate={"spec": {"serviceAccountName": "apps-identity"}}))
+    sts = wait_for(lambda: installed.get("statefulset", name, "-n", namespace), lambda s: True, "StatefulSet")
+    assert sts["spec"]["template"]["spec"]["serviceAccountName"] == "apps-identity"
+
+    def can(verb: str, resource: str, account: str) -> str:
+        return installed.kubectl("auth", "can-i", verb, resource, "-n", namespace,
+                                 f"--as=system:serviceaccount:{namespace}:{account}", check=False).stdout.strip()
+
+    wait_until(lambda: can("get", f"statefulsets.apps/{name}", "apps-identity") == "yes", 30, interval=0.5,
+               message="the podTemplate's ServiceAccount may get its StatefulSet")
+    assert can("get", "statefulsets.apps/other", "apps-identity") == "no"
+    assert can("list", "secrets", "apps-identity") == "no"
+
+
 def test_view_children(installed: Cluster, operator: Operator, namespace: str, names: Names) -> None:
     """A View gets a StatefulSet running the built-in query server and its query Service."""
     name = names("counts")

@@ -8,6 +8,7 @@ from typing import Any
 
 from pygoka.options import OPTIONS
 
+from pygoka_operator.builders.access import pods_service_account
 from pygoka_operator.builders.labels import labels, selector_labels
 from pygoka_operator.builders.pod import base_env, env_var, pod_template, statefulset
 from pygoka_operator.model import Owner, child_name, group_of
@@ -41,7 +42,7 @@ def processor_statefulset(owner: Owner, spec: dict[str, Any], brokers: str, pull
         env.append(env_var("PYGOKA_EXPECTED_TOPOLOGY", json.dumps(dict(expected), sort_keys=True)))
     template = pod_template(labels=own_labels, image=str(spec["image"]), command=["pygoka", "run", str(spec["graph"])],
                             env=env, http_port=int(spec["httpPort"]), spec=spec, pull_secrets=pull_secrets,
-                            service_account=name)
+                            service_account=pods_service_account(spec, name))
     return statefulset(owner=owner, name=name, labels=own_labels, selector=selector_labels(owner.name, "processor"),
                        service=name, replicas=int(spec["replicas"]), template=template,
                        storage=spec.get("storage") or {})

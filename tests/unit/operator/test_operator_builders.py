@@ -8,11 +8,9 @@ import pytest
 from pygoka_operator.builders import (
     headless_service,
     pod_disruption_budget,
+    processor_access,
     processor_statefulset,
     query_service,
-    role_binding,
-    service_account,
-    statefulset_reader_role,
     view_statefulset,
 )
 from pygoka_operator.builders.labels import labels, selector_labels
@@ -172,9 +170,7 @@ def test_services_and_pdb() -> None:
 
 def test_processor_pods_may_get_their_own_statefulset_and_nothing_else() -> None:
     own = labels("clicks", "processor", "click-count")
-    account = service_account(OWNER, "clicks", own)
-    role = statefulset_reader_role(OWNER, "clicks", own, "clicks")
-    binding = role_binding(OWNER, "clicks", own, "clicks", "clicks")
+    account, role, binding = processor_access(OWNER, "clicks", own, processor_spec(FULL_SPEC))
     for child in (account, role, binding):
         assert child["metadata"] == {"name": "clicks", "namespace": "apps", "labels": own,
                                      "ownerReferences": [OWNER.reference()]}
@@ -187,10 +183,14 @@ def test_processor_pods_may_get_their_own_statefulset_and_nothing_else() -> None
     assert (pod["serviceAccountName"], pod["automountServiceAccountToken"]) == ("clicks", True)
 
 
-def test_a_pod_template_service_account_wins_and_view_pods_get_none() -> None:
+def test_a_pod_template_service_account_wins_gets_the_role_and_view_pods_get_none() -> None:
     spec = processor_spec({**FULL_SPEC, "podTemplate": {"spec": {"serviceAccountName": "own"}}})
     pod = processor_statefulset(OWNER, spec, "kafka:9092")["spec"]["template"]["spec"]
     assert pod["serviceAccountName"] == "own"
+    # The pods run as "own": the Role must be bound to it, or they could not tell a scale-in from a restart.
+    _, role, binding = processor_access(OWNER, "clicks", labels("clicks", "processor", "click-count"), spec)
+    assert role["rules"][0]["resourceNames"] == ["clicks"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "own", "namespace": "apps"}]
     view = view_statefulset(VIEW_OWNER, view_spec({"group": "click-count"}), "kafka:9092",
                             "registry.example/pygoka:1")["spec"]["template"]["spec"]
     assert "serviceAccountName" not in view and "automountServiceAccountToken" not in view
