@@ -2,8 +2,9 @@
 
 The input topic is preloaded before anything is timed. The processor (Input String -> Persist Int64,
 RocksDB state in a temp dir) then runs in a fresh child process, timed from run() until every input
-offset is committed; the counts are then checked against the truth for every key. Two floors run the
-same way: a bare confluent-kafka consume loop over the same topic and a bare rocksdict
+offset is committed; the counts are then checked against the truth for every key. Three floors run the
+same way: a bare confluent-kafka consume loop over the same topic, the least a Goka processor does per
+message in Python (consume, count in a dict, produce the update to a table topic), and a bare rocksdict
 read-increment-write loop. See bench/README.md.
 """
 
@@ -191,6 +192,59 @@ def phase_consume(p: dict[str, Any]) -> dict[str, Any]:
             "cpu_us_per_msg": done["cpu_s"] / n * 1e6, "peak_rss_mib": done["peak_rss_mib"]}
 
 
+def phase_update(p: dict[str, Any]) -> dict[str, Any]:
+    """phase_update is the floor of Goka's semantics: consume, count in a dict, produce each update to a table topic.
+
+    What no processor can leave out: every message's key and value, its key's count, and the update sent to the
+    group table. Left out: storage (a dict), commits, callbacks and every check.
+    """
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
+    from pygoka.kafka.config import group_consumer_config, producer_config
+
+    brokers, topic, n, keys = p["brokers"], p["topic"], p["messages"], p["keys"]
+    partitions = sorted(end_offsets(brokers, topic))
+    table = unique_name("bench-floor-table")
+    create_topic(brokers, table, len(partitions), {"cleanup.policy": "compact"})
+    try:
+        consumer = Consumer(group_consumer_config(brokers, unique_name("bench-floor"), p["consumer_config"]))
+        producer = Producer(producer_config(brokers))
+        produce = producer.produce
+        counts: dict[bytes, int] = {}
+        meter = Meter()
+        consumer.assign([TopicPartition(topic, number, OFFSET_BEGINNING) for number in partitions])
+        count, first = 0, 0.0
+        while count < n:
+            for message in consumer.consume(num_messages=BATCH, timeout=0.1):
+                if message.error() is None:
+                    key = message.key()
+                    message.value()
+                    value = counts.get(key, 0) + 1
+                    counts[key] = value
+                    produce(table, str(value).encode(), key, message.partition())
+                    count += 1
+            producer.poll(0)
+            if not first and count:
+                first = meter.elapsed()
+            if meter.elapsed() > p["timeout"]:
+                raise TimeoutError(f"consumed {count} of {n} messages in {p['timeout']}s")
+        left = producer.flush(p["timeout"])
+        done = meter.sample()
+        consumer.close()
+        if left:
+            raise TimeoutError(f"{left} table updates not delivered within {p['timeout']}s")
+        truth = dict(expected_counts(n, keys))
+        verified = _check_counts(lambda k: counts.get(k.encode()), keys, truth, "update floor")
+        produced = record_count(brokers, table)
+        if produced != n:
+            raise AssertionError(f"update floor: the table topic has {produced} records, expected {n}")
+    finally:
+        delete_topics(brokers, [table])
+    return {"messages": count, "startup_s": first, "wall_s": done["wall_s"], "msgs_per_s": n / done["wall_s"],
+            "steady_msgs_per_s": n / (done["wall_s"] - first), "cpu_s": done["cpu_s"],
+            "cpu_us_per_msg": done["cpu_s"] / n * 1e6, "peak_rss_mib": done["peak_rss_mib"],
+            "keys_verified": verified}
+
+
 def phase_rocksdb(p: dict[str, Any]) -> dict[str, Any]:
     """phase_rocksdb is the floor: read-increment-write in rocksdict for the same key sequence, no Kafka."""
     from rocksdict import Options, Rdict
@@ -221,7 +275,9 @@ def phase_rocksdb(p: dict[str, Any]) -> dict[str, Any]:
             "keys_verified": verified}
 
 
-PHASES = {"pygoka": phase_pygoka, "consume": phase_consume, "rocksdb": phase_rocksdb}
+PHASES = {"pygoka": phase_pygoka, "consume": phase_consume, "update": phase_update, "rocksdb": phase_rocksdb}
+#: FLOORS are the floor phases, in the order they run.
+FLOORS = ("consume", "update", "rocksdb")
 METRICS = ["msgs_per_s", "steady_msgs_per_s", "wall_s", "startup_s", "processed_s", "cpu_s", "cpu_us_per_msg",
            "cpu_cores", "peak_rss_mib", "view_check_s"]
 
@@ -297,7 +353,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, help="click messages (default 1,000,000; 100,000 with --quick)")
     parser.add_argument("--keys", type=int, default=10_000, help="distinct keys (default 10,000)")
     parser.add_argument("--quick", action="store_true", help="100,000 messages")
-    parser.add_argument("--no-floors", action="store_true", help="skip the bare consume and rocksdict floors")
+    parser.add_argument("--no-floors", action="store_true", help="skip the consume, update and rocksdict floors")
     parser.add_argument("--no-view-check", action="store_true", help="skip checking the table through a View")
     parser.add_argument("--profile", nargs="?", const="cprofile", choices=("cprofile", "cprofile-cpu", "pyinstrument"),
                         help="run the processor once under a profiler and print the top functions (figures not "
@@ -331,7 +387,7 @@ def main() -> None:
             print(f"profiled run ({args.profile} slows it down): {run['msgs_per_s']:,.0f} msgs/s; "
                   f"files: {dump}.*")
             return
-        runs: dict[str, list[dict[str, Any]]] = {"pygoka": [], "consume": [], "rocksdb": []}
+        runs: dict[str, list[dict[str, Any]]] = {"pygoka": [], **{floor: [] for floor in FLOORS}}
         for attempt in range(args.repeat):
             groups.append(unique_name("bench-clickcount"))
             verify_view = not args.no_view_check and attempt == args.repeat - 1
@@ -341,7 +397,7 @@ def main() -> None:
             print(f"pygoka run {attempt + 1}: {run['msgs_per_s']:,.0f} msgs/s, {run['cpu_s']:.1f} CPU s, "
                   f"peak RSS {run['peak_rss_mib']:.0f} MiB", file=sys.stderr)
             if not args.no_floors:
-                for floor in ("consume", "rocksdb"):
+                for floor in FLOORS:
                     run = run_phase(SCRIPT, floor, params, args.timeout)
                     runs[floor].append(run)
                     print(f"{floor} floor run {attempt + 1}: {run['msgs_per_s']:,.0f} msgs/s", file=sys.stderr)
@@ -353,7 +409,7 @@ def main() -> None:
     summary = {phase: summarize_runs(phase_runs, METRICS) for phase, phase_runs in runs.items()}
     ratios: dict[str, float] = {}
     pygoka = summary["pygoka"]
-    for floor in ("consume", "rocksdb"):
+    for floor in FLOORS:
         if floor in summary:
             ratios[f"{floor}_floor_over_pygoka"] = summary[floor]["msgs_per_s"]["median"] / \
                 pygoka["msgs_per_s"]["median"]

@@ -244,11 +244,12 @@ def recovery(bench: Bench, launcher: Launcher, system: str, mode: str) -> dict[s
 
 
 def floors(bench: Bench) -> list[dict[str, Any]]:
-    """floors runs clickcount.py's bare consume loop and bare rocksdict loop over the same clicks."""
+    """floors runs clickcount.py's floors (bare consume, Goka's least work per message, bare rocksdict) over the
+    same clicks."""
     params = {"brokers": bench.brokers, "topic": bench.clicks(), "messages": bench.n, "keys": bench.keys,
               "timeout": bench.timeout, "consumer_config": {}}
     rows = []
-    for floor in ("consume", "rocksdb"):
+    for floor in clickcount.FLOORS:
         result = run_phase(clickcount.SCRIPT, floor, params, bench.timeout)
         rows.append({"system": f"floor: {floor}", "workload": "1-process count", "msgs_per_s": result["msgs_per_s"],
                      "wall_s": result["wall_s"], "cpu_s": result["cpu_s"], "peak_rss_mib": result["peak_rss_mib"],
@@ -380,7 +381,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="repetitions; the table shows medians and spreads")
     parser.add_argument("--latency-rate", type=float, default=1000.0, help="offered clicks/s of workload 5")
     parser.add_argument("--latency-seconds", type=float, help="seconds of offered load (default 20; 3 with --quick)")
-    parser.add_argument("--no-floors", action="store_true", help="skip the bare consume and rocksdict floors")
+    parser.add_argument("--no-floors", action="store_true", help="skip the consume, update and rocksdict floors")
     parser.add_argument("--keep-topics", action="store_true")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one system may take for a workload")
     parser.add_argument("--json", type=Path, help="also write the JSON result here")
