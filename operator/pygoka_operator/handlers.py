@@ -168,11 +168,11 @@ def processorgroup(body: kopf.Body, patch: kopf.Patch) -> str | None:
         # Settings librdkafka refuses would only crash-loop the pods: keep the running ones and say which.
         blocked = "; ".join(client_config_problems(spec.get("options") or {})) or blocked
         own_labels = labels(owner.name, "processor", topology.group)
-        kube.apply(api_client, headless_service(owner, name, own_labels, selector, int(spec["httpPort"])))
-        kube.apply(api_client, pod_disruption_budget(owner, name, own_labels, selector))
         # The pods' identity and its one permission (get their StatefulSet) exist before any pod runs.
-        for child in processor_access(owner, name, own_labels, spec):
-            kube.apply(api_client, child)
+        blocked = _apply_children(api_client, blocked, [
+            headless_service(owner, name, own_labels, selector, int(spec["httpPort"])),
+            pod_disruption_budget(owner, name, own_labels, selector),
+            *processor_access(owner, name, own_labels, spec)])
         # The pods check their code against the topology planned with: a learnt one whole, else what the spec says.
         expected = topology.fields() if SETTINGS.learn_graph else {**learning.declared(declared),
                                                                     "group": topology.group}
@@ -258,8 +258,9 @@ def view(body: kopf.Body, patch: kopf.Patch) -> str | None:
         brokers = kafka_settings(api_client, owner.namespace, spec).brokers
     except kopf.PermanentError as exc:
         blocked = str(exc)
-    kube.apply(api_client, headless_service(owner, f"{name}-headless", own_labels, selector, VIEW_HTTP_PORT))
-    kube.apply(api_client, query_service(owner, name, own_labels, selector, int(spec["servicePort"])))
+    blocked = _apply_children(api_client, blocked, [
+        headless_service(owner, f"{name}-headless", own_labels, selector, VIEW_HTTP_PORT),
+        query_service(owner, name, own_labels, selector, int(spec["servicePort"]))])
     if blocked is None:
         try:
             statefulset = kube.apply(api_client, view_statefulset(owner, spec, brokers, SETTINGS.runtime_image,
@@ -278,6 +279,17 @@ def view(body: kopf.Body, patch: kopf.Patch) -> str | None:
         patch.status["observedGeneration"] = generation
     metrics.replicas("View", owner.namespace, owner.name, int(spec["replicas"]),
                      int(patch.status.get("readyReplicas") or 0))
+    return blocked
+
+
+def _apply_children(api_client: Any, blocked: str | None, children: list[dict[str, Any]]) -> str | None:
+    """_apply_children applies children besides the StatefulSet; it returns blocked, with the spec error that
+    stopped them, if one did (such as an object of a child's name that is not ours)."""
+    try:
+        for child in children:
+            kube.apply(api_client, child)
+    except kube.SPEC_ERRORS as exc:
+        return "; ".join(filter(None, [blocked, kube.spec_error(exc)]))
     return blocked
 
 

@@ -16,6 +16,14 @@ _lock = threading.Lock()
 
 class Rejected(Exception):
     """Rejected: the API server refused a child as invalid (400/422), a spec error retrying cannot fix."""
+
+
+class NotOurs(Rejected):
+    """NotOurs: an object of a child's kind and name exists and its owner is not the child's (the namespace's
+    `default` ServiceAccount, for a ProcessorGroup named default). Applying would take it over, and deleting the
+    resource would then delete it."""
+
+
 _dynamic: Any = None
 
 
@@ -37,21 +45,49 @@ def api() -> Any:
 
 
 def apply(dyn: Any, manifest: dict[str, Any]) -> dict[str, Any]:
-    """apply creates manifest, or (409: it exists) server-side applies it so fields we dropped are removed too."""
+    """apply creates manifest, or (409: it exists) server-side applies it so fields we dropped are removed too.
+
+    An existing object is applied only if it has the manifest's owner (NotOurs otherwise).
+    """
     resource = dyn.resources.get(api_version=manifest["apiVersion"], kind=manifest["kind"])
-    namespace = manifest["metadata"]["namespace"]
-    what = f"{manifest['kind']} {namespace}/{manifest['metadata']['name']}"
+    namespace, name = manifest["metadata"]["namespace"], manifest["metadata"]["name"]
+    what = f"{manifest['kind']} {namespace}/{name}"
     try:
         try:
             return dict(resource.create(body=manifest, namespace=namespace, field_manager=MANAGER).to_dict())
         except ConflictError:
             pass
+        _check_owner(manifest, dict(resource.get(name=name, namespace=namespace).to_dict()), what)
         # force: the operator owns these fields; a manual `kubectl scale statefulset` is reverted here.
         applied = dyn.server_side_apply(resource, body=manifest, namespace=namespace, field_manager=MANAGER,
                                         force_conflicts=True)
         return dict(applied.to_dict())
     except (BadRequestError, UnprocessibleEntityError) as exc:
         raise Rejected(f"the API server rejected {what}: {exc.summary()}") from exc  # type: ignore[no-untyped-call]
+
+
+#: _ADOPTED are the labels an ownerless object must share with a child to be adopted as that child (one left
+#: behind by an orphaning deletion of its resource, for the re-created resource).
+_ADOPTED = ("app.kubernetes.io/managed-by", "app.kubernetes.io/instance")
+
+
+def _check_owner(manifest: dict[str, Any], existing: dict[str, Any], what: str) -> None:
+    """_check_owner raises NotOurs unless existing has the owners manifest names, or has no owner and the
+    manifest's managed-by and instance labels (our child, orphaned)."""
+    wanted = manifest["metadata"].get("ownerReferences") or []
+    metadata = existing.get("metadata") or {}
+    owners = metadata.get("ownerReferences") or []
+    missing = [reference for reference in wanted if reference["uid"] not in {owner.get("uid") for owner in owners}]
+    if not missing:
+        return
+    labels, ours = metadata.get("labels") or {}, manifest["metadata"].get("labels") or {}
+    if not owners and all(key in ours and labels.get(key) == ours[key] for key in _ADOPTED):
+        return
+    others = ", ".join(f"{owner.get('kind')} {owner.get('name')}" for owner in owners) or "none"
+    reference = missing[0]
+    raise NotOurs(f"{what} exists and is not {reference['kind']} {reference['name']}'s (its owners: {others}); "
+                  f"pygoka takes over no object it did not create: rename the {reference['kind']}, or remove "
+                  f"that {manifest['kind']}")
 
 
 def create_once(dyn: Any, manifest: dict[str, Any]) -> dict[str, Any]:

@@ -51,20 +51,21 @@ def _each(verbs: str, resource: str, group: str = "", subresource: str = "",
 
 
 #: REQUIRED are the namespaced permissions the handlers use: kopf lists, watches and patches the resources and
-#: their status; children are read, created and server-side applied (patch), never deleted (owner references
-#: let the garbage collector do that); the Kafka Secret is read; kopf posts core/v1 events. Granting the pods' Role
-#: (get statefulsets) passes the API server's escalation check only because the operator holds that get itself.
+#: their status; children are read (an existing object is applied only if it is ours), created and server-side
+#: applied (patch), never deleted (owner references let the garbage collector do that); the Kafka Secret is read;
+#: kopf posts core/v1 events. Granting the pods' Role (get statefulsets) passes the API server's escalation check
+#: only because the operator holds that get itself.
 REQUIRED: tuple[Permission, ...] = (
     *_each("list watch patch", "processorgroups", "pygoka.io"),
     *_each("list watch patch", "views", "pygoka.io"),
     *_each("patch", "processorgroups", "pygoka.io", "status"),
     *_each("patch", "views", "pygoka.io", "status"),
     *_each("get create patch", "statefulsets", "apps"),
-    *_each("create patch", "services"),
-    *_each("create patch", "poddisruptionbudgets", "policy"),
-    *_each("create patch", "serviceaccounts"),
-    *_each("create patch", "roles", "rbac.authorization.k8s.io"),
-    *_each("create patch", "rolebindings", "rbac.authorization.k8s.io"),
+    *_each("get create patch", "services"),
+    *_each("get create patch", "poddisruptionbudgets", "policy"),
+    *_each("get create patch", "serviceaccounts"),
+    *_each("get create patch", "roles", "rbac.authorization.k8s.io"),
+    *_each("get create patch", "rolebindings", "rbac.authorization.k8s.io"),
     *_each("get", "secrets"),
     *_each("create", "events"),
 )

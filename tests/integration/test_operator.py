@@ -241,6 +241,39 @@ def test_pods_of_a_pod_template_service_account_may_read_their_statefulset(insta
     assert can("list", "secrets", "apps-identity") == "no"
 
 
+def test_objects_the_operator_did_not_create_are_not_taken_over(installed: Cluster, operator: Operator,
+                                                                 namespace: str) -> None:
+    """A ProcessorGroup named default would make its namespace's default ServiceAccount its own (and delete it with
+    itself): the group is blocked naming that ServiceAccount, which stays as it was."""
+    installed.apply(namespace, processor_group("default"))
+    pg = wait_for(lambda: installed.get("pg", "default", "-n", namespace),
+                  lambda r: (condition(r, "Degraded") or {}).get("reason") == "ReconcileBlocked", "Degraded")
+    message = (condition(pg, "Degraded") or {}).get("message", "")
+    assert f"ServiceAccount {namespace}/default exists and is not ProcessorGroup default's" in message, message
+    account = installed.get("serviceaccount", "default", "-n", namespace) or {}
+    assert "ownerReferences" not in account.get("metadata", {}), account
+    assert "app.kubernetes.io/managed-by" not in (account.get("metadata", {}).get("labels") or {})
+    assert installed.get("statefulset", "default", "-n", namespace) is None
+    installed.kubectl("delete", "pg", "default", "-n", namespace, "--wait=false")
+
+
+def test_children_orphaned_by_a_deletion_are_adopted_by_the_recreated_group(installed: Cluster, operator: Operator,
+                                                                             namespace: str, names: Names) -> None:
+    """`kubectl delete --cascade=orphan` leaves the children without an owner; the group created again adopts them."""
+    name = names("orphan")
+    installed.apply(namespace, processor_group(name))
+    first = wait_for(lambda: installed.get("statefulset", name, "-n", namespace), lambda s: True, "StatefulSet")
+    installed.kubectl("delete", "pg", name, "-n", namespace, "--cascade=orphan")
+    wait_until(lambda: not (installed.get("statefulset", name, "-n", namespace) or {})
+               .get("metadata", {}).get("ownerReferences"), 30, interval=0.5, message="orphaned StatefulSet")
+    installed.apply(namespace, processor_group(name))
+    pg = wait_for(lambda: installed.get("pg", name, "-n", namespace), lambda r: bool(r.get("status")), "status")
+    sts = wait_for(lambda: installed.get("statefulset", name, "-n", namespace),
+                   lambda s: [o["uid"] for o in s["metadata"].get("ownerReferences") or []] == [pg["metadata"]["uid"]],
+                   "StatefulSet owned by the new ProcessorGroup")
+    assert sts["metadata"]["uid"] == first["metadata"]["uid"]  # the same object, adopted
+
+
 def test_view_children(installed: Cluster, operator: Operator, namespace: str, names: Names) -> None:
     """A View gets a StatefulSet running the built-in query server and its query Service."""
     name = names("counts")

@@ -50,8 +50,8 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 
 {{/* The permissions on pygoka's resources and their children, shared by the Role and the ClusterRole: exactly
 what the operator uses and checks for at startup (operator/pygoka_operator/rbac.py; a unit test keeps them equal).
-kopf lists, watches and patches the resources and their status; children are read, created and server-side
-applied, never deleted (the garbage collector follows owner references); kopf posts core/v1 events. */}}
+kopf lists, watches and patches the resources and their status; children are read (an existing object is applied
+only if it is ours), created and server-side applied, never deleted (the garbage collector follows owner references); kopf posts core/v1 events. */}}
 {{- define "pygoka-operator.rules" -}}
 - apiGroups: [pygoka.io]
   resources: [processorgroups, views]
@@ -64,17 +64,17 @@ applied, never deleted (the garbage collector follows owner references); kopf po
   verbs: [get, create, patch]
 - apiGroups: [""]
   resources: [services]
-  verbs: [create, patch]
+  verbs: [get, create, patch]
 - apiGroups: [policy]
   resources: [poddisruptionbudgets]
-  verbs: [create, patch]
+  verbs: [get, create, patch]
 {{- /* Each group's pod identity and its Role (get its own StatefulSet, granted as the operator holds that get). */}}
 - apiGroups: [""]
   resources: [serviceaccounts]
-  verbs: [create, patch]
+  verbs: [get, create, patch]
 - apiGroups: [rbac.authorization.k8s.io]
   resources: [roles, rolebindings]
-  verbs: [create, patch]
+  verbs: [get, create, patch]
 - apiGroups: [""]
   resources: [secrets]
   verbs: [get]
