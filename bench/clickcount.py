@@ -160,19 +160,43 @@ def phase_pygoka(p: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
-def phase_consume(p: dict[str, Any]) -> dict[str, Any]:
-    """phase_consume is the floor: a bare consume loop over the same topic, no state, no callbacks."""
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+def _floor_consumer(p: dict[str, Any]) -> tuple[Any, list[Any]]:
+    """_floor_consumer is a floor's consumer and the assignment it reads: every partition of the clicks from the start.
 
-    brokers, topic, n = p["brokers"], p["topic"], p["messages"]
-    partitions = sorted(end_offsets(brokers, topic))
+    pygoka's own consumer settings (fetch.queue.backoff.ms above all): a floor with librdkafka's defaults would be
+    lower than what the client allows, and than pygoka itself. Assigned by the caller once its Meter runs.
+    """
+    from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
     from pygoka.kafka.config import group_consumer_config
 
-    # pygoka's own consumer settings (fetch.queue.backoff.ms above all): a floor with librdkafka's defaults
-    # would be lower than what the client allows, and than pygoka itself.
-    consumer = Consumer(group_consumer_config(brokers, unique_name("bench-floor"), p["consumer_config"]))
+    consumer = Consumer(group_consumer_config(p["brokers"], unique_name("bench-floor"), p["consumer_config"]))
+    partitions = sorted(end_offsets(p["brokers"], p["topic"]))
+    return consumer, [TopicPartition(p["topic"], number, OFFSET_BEGINNING) for number in partitions]
+
+
+def _after_batch(meter: Meter, p: dict[str, Any], count: int, first: float) -> float:
+    """_after_batch is the time of a floor's first message (first, or now if this batch brought it); it raises
+    once the floor has taken longer than its timeout."""
+    if not first and count:
+        first = meter.elapsed()
+    if meter.elapsed() > p["timeout"]:
+        raise TimeoutError(f"consumed {count} of {p['messages']} messages in {p['timeout']}s")
+    return first
+
+
+def _floor_figures(count: int, first: float, done: dict[str, float]) -> dict[str, Any]:
+    """_floor_figures are a floor's results from its message count, first message time and final sample."""
+    return {"messages": count, "startup_s": first, "wall_s": done["wall_s"], "msgs_per_s": count / done["wall_s"],
+            "steady_msgs_per_s": count / (done["wall_s"] - first), "cpu_s": done["cpu_s"],
+            "cpu_us_per_msg": done["cpu_s"] / count * 1e6, "peak_rss_mib": done["peak_rss_mib"]}
+
+
+def phase_consume(p: dict[str, Any]) -> dict[str, Any]:
+    """phase_consume is the floor: a bare consume loop over the same topic, no state, no callbacks."""
+    n = p["messages"]
+    consumer, assignment = _floor_consumer(p)
     meter = Meter()
-    consumer.assign([TopicPartition(topic, number, OFFSET_BEGINNING) for number in partitions])
+    consumer.assign(assignment)
     count, first = 0, 0.0
     while count < n:
         for message in consumer.consume(num_messages=BATCH, timeout=0.1):
@@ -181,15 +205,10 @@ def phase_consume(p: dict[str, Any]) -> dict[str, Any]:
                 message.key()
                 message.value()
                 count += 1
-        if not first and count:
-            first = meter.elapsed()
-        if meter.elapsed() > p["timeout"]:
-            raise TimeoutError(f"consumed {count} of {n} messages in {p['timeout']}s")
+        first = _after_batch(meter, p, count, first)
     done = meter.sample()
     consumer.close()
-    return {"messages": count, "startup_s": first, "wall_s": done["wall_s"], "msgs_per_s": n / done["wall_s"],
-            "steady_msgs_per_s": n / (done["wall_s"] - first), "cpu_s": done["cpu_s"],
-            "cpu_us_per_msg": done["cpu_s"] / n * 1e6, "peak_rss_mib": done["peak_rss_mib"]}
+    return _floor_figures(count, first, done)
 
 
 def phase_update(p: dict[str, Any]) -> dict[str, Any]:
@@ -198,20 +217,19 @@ def phase_update(p: dict[str, Any]) -> dict[str, Any]:
     What no processor can leave out: every message's key and value, its key's count, and the update sent to the
     group table. Left out: storage (a dict), commits, callbacks and every check.
     """
-    from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
-    from pygoka.kafka.config import group_consumer_config, producer_config
+    from confluent_kafka import Producer
+    from pygoka.kafka.config import producer_config
 
-    brokers, topic, n, keys = p["brokers"], p["topic"], p["messages"], p["keys"]
-    partitions = sorted(end_offsets(brokers, topic))
+    brokers, n, keys = p["brokers"], p["messages"], p["keys"]
+    consumer, assignment = _floor_consumer(p)
     table = unique_name("bench-floor-table")
-    create_topic(brokers, table, len(partitions), {"cleanup.policy": "compact"})
+    create_topic(brokers, table, len(assignment), {"cleanup.policy": "compact"})
     try:
-        consumer = Consumer(group_consumer_config(brokers, unique_name("bench-floor"), p["consumer_config"]))
         producer = Producer(producer_config(brokers))
         produce = producer.produce
         counts: dict[bytes, int] = {}
         meter = Meter()
-        consumer.assign([TopicPartition(topic, number, OFFSET_BEGINNING) for number in partitions])
+        consumer.assign(assignment)
         count, first = 0, 0.0
         while count < n:
             for message in consumer.consume(num_messages=BATCH, timeout=0.1):
@@ -223,10 +241,7 @@ def phase_update(p: dict[str, Any]) -> dict[str, Any]:
                     produce(table, str(value).encode(), key, message.partition())
                     count += 1
             producer.poll(0)
-            if not first and count:
-                first = meter.elapsed()
-            if meter.elapsed() > p["timeout"]:
-                raise TimeoutError(f"consumed {count} of {n} messages in {p['timeout']}s")
+            first = _after_batch(meter, p, count, first)
         left = producer.flush(p["timeout"])
         done = meter.sample()
         consumer.close()
@@ -239,10 +254,7 @@ def phase_update(p: dict[str, Any]) -> dict[str, Any]:
             raise AssertionError(f"update floor: the table topic has {produced} records, expected {n}")
     finally:
         delete_topics(brokers, [table])
-    return {"messages": count, "startup_s": first, "wall_s": done["wall_s"], "msgs_per_s": n / done["wall_s"],
-            "steady_msgs_per_s": n / (done["wall_s"] - first), "cpu_s": done["cpu_s"],
-            "cpu_us_per_msg": done["cpu_s"] / n * 1e6, "peak_rss_mib": done["peak_rss_mib"],
-            "keys_verified": verified}
+    return {**_floor_figures(count, first, done), "keys_verified": verified}
 
 
 def phase_rocksdb(p: dict[str, Any]) -> dict[str, Any]:
